@@ -1,0 +1,7 @@
+//! kapstone's clinical domain: questionnaires and their scoring, and the course of care.
+//! Pure: no I/O, no clock, no database.
+#![forbid(unsafe_code)]
+
+pub mod course;
+pub mod instrument;
+pub mod vocab;
