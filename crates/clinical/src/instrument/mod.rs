@@ -14,4 +14,4 @@ pub use definition::{
     ProvisionalRule, Rater, RiskLevel, Subscale, Wording,
 };
 pub use library::{Library, SourceFile};
-pub use score::{RaisedFlag, Score, Total};
+pub use score::{RaisedFlag, Response, Score, Total};

@@ -180,3 +180,37 @@ impl Instrument {
         }
     }
 }
+
+/// Checked answers together with the score the engine gave them. Only `Instrument::respond`
+/// makes one, so a stored score always matches its answers and instrument version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    answers: Answers,
+    score: Score,
+    rater: super::definition::Rater,
+}
+
+impl Response {
+    pub fn answers(&self) -> &Answers {
+        &self.answers
+    }
+
+    pub fn score(&self) -> &Score {
+        &self.score
+    }
+
+    pub fn rater(&self) -> super::definition::Rater {
+        self.rater
+    }
+}
+
+impl Instrument {
+    pub fn respond(&self, answers: Answers) -> Response {
+        let score = self.score(&answers);
+        Response {
+            answers,
+            score,
+            rater: self.rater,
+        }
+    }
+}

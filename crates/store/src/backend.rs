@@ -1,0 +1,1245 @@
+//! The store, written once: the SQL text is the same on both backends, and this macro expands
+//! the same Rust for each sqlx driver, so the two implementations cannot drift apart. What must
+//! differ (connecting, migrations, schema introspection) lives in `sqlite.rs` and `postgres.rs`.
+
+macro_rules! impl_store {
+    ($store:ident, $db:ty, $begin:literal) => {
+        use $crate::audit::{ChainReport, ChainWalker, GENESIS, event_hash};
+        use $crate::error::{Result, StoreError};
+        use $crate::model::*;
+        use $crate::traits::*;
+        use $crate::types::Ts;
+        use async_trait::async_trait;
+        use jiff::Timestamp;
+        use kapstone_clinical::course::{
+            CourseStatus, EncounterKind, EncounterStatus, Indication, Route,
+        };
+        use kapstone_clinical::vocab::{Role, Sex};
+        use sqlx::Row;
+        use uuid::Uuid;
+
+        type Tx = sqlx::Transaction<'static, $db>;
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
+            StoreError::Corrupt(format!("{column}: {e}"))
+        }
+
+        fn ts(row: &DbRow, col: &str) -> Result<Timestamp> {
+            Ok(row.try_get::<Ts, _>(col)?.0)
+        }
+
+        fn ts_opt(row: &DbRow, col: &str) -> Result<Option<Timestamp>> {
+            Ok(row.try_get::<Option<Ts>, _>(col)?.map(|t| t.0))
+        }
+
+        fn json_col<T: serde::de::DeserializeOwned>(row: &DbRow, col: &str) -> Result<T> {
+            let text: String = row.try_get(col)?;
+            serde_json::from_str(&text).map_err(|e| corrupt(col, e))
+        }
+
+        fn unique_to_conflict(e: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
+            match &e {
+                sqlx::Error::Database(d) if d.is_unique_violation() => {
+                    StoreError::Conflict(message())
+                }
+                _ => StoreError::Database(e),
+            }
+        }
+
+        fn clinic_from(row: &DbRow) -> Result<Clinic> {
+            Ok(Clinic {
+                id: ClinicId(row.try_get("clinic_id")?),
+                name: row.try_get("name")?,
+                time_zone: row.try_get("time_zone")?,
+                created_at: ts(row, "created_at")?,
+            })
+        }
+
+        fn user_from(row: &DbRow) -> Result<User> {
+            let role: String = row.try_get("role")?;
+            Ok(User {
+                id: UserId(row.try_get("id")?),
+                clinic_id: ClinicId(row.try_get("clinic_id")?),
+                email: row.try_get("email")?,
+                display_name: row.try_get("display_name")?,
+                role: Role::parse(&role).map_err(|e| corrupt("role", e))?,
+                active: row.try_get("active")?,
+                created_at: ts(row, "created_at")?,
+            })
+        }
+
+        fn patient_from(row: &DbRow) -> Result<Patient> {
+            let sex: String = row.try_get("sex")?;
+            Ok(Patient {
+                id: PatientId(row.try_get("id")?),
+                clinic_id: ClinicId(row.try_get("clinic_id")?),
+                mrn: row.try_get("mrn")?,
+                details: PatientDetails {
+                    given_name: row.try_get("given_name")?,
+                    family_name: row.try_get("family_name")?,
+                    birth_date: row.try_get::<jiff_sqlx::Date, _>("birth_date")?.to_jiff(),
+                    sex: Sex::parse(&sex).map_err(|e| corrupt("sex", e))?,
+                    email: row.try_get("email")?,
+                    phone: row.try_get("phone")?,
+                    postal_code: row.try_get("postal_code")?,
+                },
+                created_at: ts(row, "created_at")?,
+                updated_at: ts(row, "updated_at")?,
+            })
+        }
+
+        fn course_from(row: &DbRow) -> Result<Course> {
+            let indication: String = row.try_get("indication")?;
+            let route: Option<String> = row.try_get("planned_route")?;
+            let status: String = row.try_get("status")?;
+            Ok(Course {
+                id: CourseId(row.try_get("id")?),
+                clinic_id: ClinicId(row.try_get("clinic_id")?),
+                patient_id: PatientId(row.try_get("patient_id")?),
+                indication: Indication::parse(&indication).map_err(|e| corrupt("indication", e))?,
+                planned_route: route
+                    .map(|r| Route::parse(&r))
+                    .transpose()
+                    .map_err(|e| corrupt("planned_route", e))?,
+                protocol: row.try_get("protocol")?,
+                status: CourseStatus::parse(&status).map_err(|e| corrupt("status", e))?,
+                status_reason: row.try_get("status_reason")?,
+                opened_at: ts(row, "opened_at")?,
+                closed_at: ts_opt(row, "closed_at")?,
+            })
+        }
+
+        fn status_change_from(row: &DbRow) -> Result<StatusChange> {
+            let from: Option<String> = row.try_get("from_status")?;
+            let to: String = row.try_get("to_status")?;
+            Ok(StatusChange {
+                course_id: CourseId(row.try_get("course_id")?),
+                from: from
+                    .map(|f| CourseStatus::parse(&f))
+                    .transpose()
+                    .map_err(|e| corrupt("from_status", e))?,
+                to: CourseStatus::parse(&to).map_err(|e| corrupt("to_status", e))?,
+                reason: row.try_get("reason")?,
+                changed_at: ts(row, "changed_at")?,
+                changed_by: row.try_get::<Option<Uuid>, _>("changed_by")?.map(UserId),
+            })
+        }
+
+        fn encounter_from(row: &DbRow) -> Result<Encounter> {
+            let kind: String = row.try_get("kind")?;
+            let status: String = row.try_get("status")?;
+            Ok(Encounter {
+                id: EncounterId(row.try_get("id")?),
+                clinic_id: ClinicId(row.try_get("clinic_id")?),
+                patient_id: PatientId(row.try_get("patient_id")?),
+                course_id: CourseId(row.try_get("course_id")?),
+                kind: EncounterKind::parse(&kind).map_err(|e| corrupt("kind", e))?,
+                status: EncounterStatus::parse(&status).map_err(|e| corrupt("status", e))?,
+                sequence: row.try_get("sequence")?,
+                planned_for: ts_opt(row, "planned_for")?,
+                occurred_at: ts_opt(row, "occurred_at")?,
+            })
+        }
+
+        fn assessment_from(row: &DbRow) -> Result<Assessment> {
+            let subscales: Option<String> = row.try_get("subscales")?;
+            Ok(Assessment {
+                id: AssessmentId(row.try_get("id")?),
+                clinic_id: ClinicId(row.try_get("clinic_id")?),
+                patient_id: PatientId(row.try_get("patient_id")?),
+                course_id: row.try_get::<Option<Uuid>, _>("course_id")?.map(CourseId),
+                encounter_id: row.try_get::<Option<Uuid>, _>("encounter_id")?.map(EncounterId),
+                instrument: row.try_get("instrument")?,
+                instrument_version: row.try_get("instrument_version")?,
+                answers: json_col(row, "answers")?,
+                complete: row.try_get("complete")?,
+                total: row.try_get("total")?,
+                severity: row.try_get("severity")?,
+                subscales: subscales
+                    .map(|s| serde_json::from_str(&s))
+                    .transpose()
+                    .map_err(|e| corrupt("subscales", e))?,
+                flags: json_col(row, "flags")?,
+                interpretation: json_col(row, "interpretation")?,
+                time_point: row.try_get("time_point")?,
+                rater: row.try_get("rater")?,
+                administered_at: ts(row, "administered_at")?,
+                recorded_at: ts(row, "recorded_at")?,
+            })
+        }
+
+        fn alert_from(row: &DbRow) -> Result<Alert> {
+            Ok(Alert {
+                id: AlertId(row.try_get("id")?),
+                clinic_id: ClinicId(row.try_get("clinic_id")?),
+                patient_id: PatientId(row.try_get("patient_id")?),
+                course_id: row.try_get::<Option<Uuid>, _>("course_id")?.map(CourseId),
+                assessment_id: row.try_get::<Option<Uuid>, _>("assessment_id")?.map(AssessmentId),
+                kind: row.try_get("kind")?,
+                message: row.try_get("message")?,
+                raised_at: ts(row, "raised_at")?,
+                acknowledged_at: ts_opt(row, "acknowledged_at")?,
+                acknowledged_by: row.try_get::<Option<Uuid>, _>("acknowledged_by")?.map(UserId),
+                action_note: row.try_get("action_note")?,
+            })
+        }
+
+        fn audit_from(row: &DbRow) -> Result<AuditEvent> {
+            Ok(AuditEvent {
+                id: AuditEventId(row.try_get("id")?),
+                clinic_id: ClinicId(row.try_get("clinic_id")?),
+                seq: row.try_get("seq")?,
+                occurred_at: ts(row, "occurred_at")?,
+                actor_kind: row.try_get("actor_kind")?,
+                actor_id: row.try_get("actor_id")?,
+                action: row.try_get("action")?,
+                patient_id: row.try_get::<Option<Uuid>, _>("patient_id")?.map(PatientId),
+                entity: row.try_get("entity")?,
+                entity_id: row.try_get("entity_id")?,
+                origin: row.try_get("origin")?,
+                detail: row.try_get("detail")?,
+                prev_hash: row.try_get("prev_hash")?,
+                hash: row.try_get("hash")?,
+            })
+        }
+
+        /// One audit entry, for `append_audit`.
+        struct Entry<'a> {
+            action: &'a str,
+            patient: Option<PatientId>,
+            entity: &'a str,
+            entity_id: Option<Uuid>,
+            detail: serde_json::Value,
+        }
+
+        /// Appends to the clinic's chain inside the caller's transaction. The `UPDATE … RETURNING`
+        /// on the chain's tip row takes the write lock first, so concurrent appends queue rather
+        /// than fork the chain.
+        async fn append_audit(tx: &mut Tx, ctx: &AuditContext, entry: Entry<'_>) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO audit_head (clinic_id, seq, hash) VALUES ($1, 0, $2) \
+                 ON CONFLICT (clinic_id) DO NOTHING",
+            )
+            .bind(ctx.clinic_id.0)
+            .bind(GENESIS)
+            .execute(&mut **tx)
+            .await?;
+            let tip = sqlx::query(
+                "UPDATE audit_head SET seq = seq + 1 WHERE clinic_id = $1 RETURNING seq, hash",
+            )
+            .bind(ctx.clinic_id.0)
+            .fetch_one(&mut **tx)
+            .await?;
+            let mut event = AuditEvent {
+                id: AuditEventId::new(),
+                clinic_id: ctx.clinic_id,
+                seq: tip.try_get("seq")?,
+                occurred_at: now(),
+                actor_kind: ctx.actor.kind().to_string(),
+                actor_id: ctx.actor.id(),
+                action: entry.action.to_string(),
+                patient_id: entry.patient,
+                entity: entry.entity.to_string(),
+                entity_id: entry.entity_id,
+                origin: ctx.origin.clone(),
+                detail: entry.detail.to_string(),
+                prev_hash: tip.try_get("hash")?,
+                hash: String::new(),
+            };
+            event.hash = event_hash(&event);
+            sqlx::query(
+                "INSERT INTO audit_event (clinic_id, id, seq, occurred_at, actor_kind, actor_id, \
+                 action, patient_id, entity, entity_id, origin, detail, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(event.clinic_id.0)
+            .bind(event.id.0)
+            .bind(event.seq)
+            .bind(Ts(event.occurred_at))
+            .bind(&event.actor_kind)
+            .bind(event.actor_id)
+            .bind(&event.action)
+            .bind(event.patient_id.map(|p| p.0))
+            .bind(&event.entity)
+            .bind(event.entity_id)
+            .bind(&event.origin)
+            .bind(&event.detail)
+            .bind(&event.prev_hash)
+            .bind(&event.hash)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query("UPDATE audit_head SET hash = $2 WHERE clinic_id = $1")
+                .bind(ctx.clinic_id.0)
+                .bind(&event.hash)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        fn check_details(d: &PatientDetails) -> Result<()> {
+            for (field, value) in [("given_name", &d.given_name), ("family_name", &d.family_name)] {
+                let len = value.trim().chars().count();
+                if len == 0 {
+                    return Err(StoreError::invalid(field, "must not be empty"));
+                }
+                if len > 200 {
+                    return Err(StoreError::invalid(field, format!("is {len} characters; at most 200 are allowed")));
+                }
+            }
+            if d.birth_date > now().to_zoned(jiff::tz::TimeZone::UTC).date() {
+                return Err(StoreError::invalid("birth_date", "is in the future"));
+            }
+            if let Some(email) = &d.email
+                && (!email.contains('@') || email.trim() != email || email.len() > 254)
+            {
+                return Err(StoreError::invalid("email", "is not an e-mail address (name@example.org)"));
+            }
+            Ok(())
+        }
+
+        fn need_user(ctx: &AuditContext, what: &'static str) -> Result<UserId> {
+            match ctx.actor {
+                Actor::User(u) => Ok(u),
+                _ => Err(StoreError::invalid("actor", format!("{what} must be done by a named staff member"))),
+            }
+        }
+
+        impl $store {
+            async fn tx(&self) -> Result<Tx> {
+                Ok(self.pool.begin_with($begin).await?)
+            }
+
+            async fn patient_in(tx: &mut Tx, ctx: &AuditContext, id: PatientId) -> Result<Patient> {
+                let row = sqlx::query("SELECT * FROM patient WHERE clinic_id = $1 AND id = $2")
+                    .bind(ctx.clinic_id.0)
+                    .bind(id.0)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("patient", id))?;
+                patient_from(&row)
+            }
+
+            async fn course_in(tx: &mut Tx, ctx: &AuditContext, id: CourseId) -> Result<Course> {
+                let row = sqlx::query("SELECT * FROM treatment_course WHERE clinic_id = $1 AND id = $2")
+                    .bind(ctx.clinic_id.0)
+                    .bind(id.0)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("course", id))?;
+                course_from(&row)
+            }
+
+            async fn alert_in(tx: &mut Tx, ctx: &AuditContext, id: AlertId) -> Result<Alert> {
+                let row = sqlx::query("SELECT * FROM alert WHERE clinic_id = $1 AND id = $2")
+                    .bind(ctx.clinic_id.0)
+                    .bind(id.0)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("alert", id))?;
+                alert_from(&row)
+            }
+        }
+
+        #[async_trait]
+        impl ClinicStore for $store {
+            async fn create_clinic(&self, new: &NewClinic, origin: &str) -> Result<Clinic> {
+                if new.name.trim().is_empty() {
+                    return Err(StoreError::invalid("name", "must not be empty"));
+                }
+                if jiff::tz::TimeZone::get(&new.time_zone).is_err() {
+                    return Err(StoreError::invalid(
+                        "time_zone",
+                        format!("'{}' is not an IANA time zone (e.g. America/New_York)", new.time_zone),
+                    ));
+                }
+                let clinic = Clinic {
+                    id: ClinicId::new(),
+                    name: new.name.trim().to_string(),
+                    time_zone: new.time_zone.clone(),
+                    created_at: now(),
+                };
+                let mut tx = self.tx().await?;
+                sqlx::query(
+                    "INSERT INTO clinic (clinic_id, name, time_zone, mrn_counter, created_at) \
+                     VALUES ($1, $2, $3, 0, $4)",
+                )
+                .bind(clinic.id.0)
+                .bind(&clinic.name)
+                .bind(&clinic.time_zone)
+                .bind(Ts(clinic.created_at))
+                .execute(&mut *tx)
+                .await?;
+                let ctx = AuditContext { clinic_id: clinic.id, actor: Actor::System, origin: origin.to_string() };
+                append_audit(&mut tx, &ctx, Entry {
+                    action: "clinic.create",
+                    patient: None,
+                    entity: "clinic",
+                    entity_id: Some(clinic.id.0),
+                    detail: serde_json::json!({}),
+                })
+                .await?;
+                tx.commit().await?;
+                Ok(clinic)
+            }
+
+            async fn clinic(&self, id: ClinicId) -> Result<Clinic> {
+                let row = sqlx::query("SELECT * FROM clinic WHERE clinic_id = $1")
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("clinic", id))?;
+                clinic_from(&row)
+            }
+
+            async fn clinics(&self) -> Result<Vec<Clinic>> {
+                let rows = sqlx::query("SELECT * FROM clinic ORDER BY created_at, clinic_id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(clinic_from).collect()
+            }
+        }
+
+        #[async_trait]
+        impl UserStore for $store {
+            async fn add_user(&self, ctx: &AuditContext, new: &NewUser) -> Result<User> {
+                let email = new.email.trim().to_lowercase();
+                if !email.contains('@') || email.len() > 254 {
+                    return Err(StoreError::invalid("email", "is not an e-mail address (name@example.org)"));
+                }
+                if new.display_name.trim().is_empty() {
+                    return Err(StoreError::invalid("display_name", "must not be empty"));
+                }
+                let user = User {
+                    id: UserId::new(),
+                    clinic_id: ctx.clinic_id,
+                    email,
+                    display_name: new.display_name.trim().to_string(),
+                    role: new.role,
+                    active: true,
+                    created_at: now(),
+                };
+                let mut tx = self.tx().await?;
+                sqlx::query(
+                    "INSERT INTO app_user (clinic_id, id, email, display_name, role, active, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(user.clinic_id.0)
+                .bind(user.id.0)
+                .bind(&user.email)
+                .bind(&user.display_name)
+                .bind(user.role.as_str())
+                .bind(user.active)
+                .bind(Ts(user.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| unique_to_conflict(e, || format!("email: {} already has an account in this clinic", user.email)))?;
+                append_audit(&mut tx, ctx, Entry {
+                    action: "user.add",
+                    patient: None,
+                    entity: "user",
+                    entity_id: Some(user.id.0),
+                    detail: serde_json::json!({ "role": user.role.as_str() }),
+                })
+                .await?;
+                tx.commit().await?;
+                Ok(user)
+            }
+
+            async fn user(&self, clinic: ClinicId, id: UserId) -> Result<User> {
+                let row = sqlx::query("SELECT * FROM app_user WHERE clinic_id = $1 AND id = $2")
+                    .bind(clinic.0)
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("user", id))?;
+                user_from(&row)
+            }
+
+            async fn user_by_email(&self, clinic: ClinicId, email: &str) -> Result<Option<User>> {
+                let row = sqlx::query("SELECT * FROM app_user WHERE clinic_id = $1 AND email = $2")
+                    .bind(clinic.0)
+                    .bind(email.trim().to_lowercase())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(user_from).transpose()
+            }
+        }
+
+        #[async_trait]
+        impl PatientStore for $store {
+            async fn create_patient(&self, ctx: &AuditContext, new: &NewPatient) -> Result<Patient> {
+                check_details(&new.details)?;
+                let mut tx = self.tx().await?;
+                let mrn = match &new.mrn {
+                    Some(m) if m.trim().is_empty() => {
+                        return Err(StoreError::invalid("mrn", "must not be empty (omit it to have one assigned)"));
+                    }
+                    Some(m) => m.trim().to_string(),
+                    None => {
+                        let row = sqlx::query(
+                            "UPDATE clinic SET mrn_counter = mrn_counter + 1 WHERE clinic_id = $1 \
+                             RETURNING mrn_counter",
+                        )
+                        .bind(ctx.clinic_id.0)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .ok_or_else(|| StoreError::not_found("clinic", ctx.clinic_id))?;
+                        format!("K{:06}", row.try_get::<i64, _>("mrn_counter")?)
+                    }
+                };
+                let at = now();
+                let p = Patient {
+                    id: PatientId::new(),
+                    clinic_id: ctx.clinic_id,
+                    mrn,
+                    details: new.details.clone(),
+                    created_at: at,
+                    updated_at: at,
+                };
+                let d = &p.details;
+                sqlx::query(
+                    "INSERT INTO patient (clinic_id, id, mrn, given_name, family_name, birth_date, sex, \
+                     email, phone, postal_code, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(p.clinic_id.0)
+                .bind(p.id.0)
+                .bind(&p.mrn)
+                .bind(d.given_name.trim())
+                .bind(d.family_name.trim())
+                .bind(jiff_sqlx::ToSqlx::to_sqlx(d.birth_date))
+                .bind(d.sex.as_str())
+                .bind(&d.email)
+                .bind(&d.phone)
+                .bind(&d.postal_code)
+                .bind(Ts(p.created_at))
+                .bind(Ts(p.updated_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| unique_to_conflict(e, || format!("mrn: {} is already used in this clinic", p.mrn)))?;
+                append_audit(&mut tx, ctx, Entry {
+                    action: "patient.create",
+                    patient: Some(p.id),
+                    entity: "patient",
+                    entity_id: Some(p.id.0),
+                    detail: serde_json::json!({}),
+                })
+                .await?;
+                let stored = Self::patient_in(&mut tx, ctx, p.id).await?;
+                tx.commit().await?;
+                Ok(stored)
+            }
+
+            async fn patient(&self, ctx: &AuditContext, id: PatientId) -> Result<Patient> {
+                let mut tx = self.tx().await?;
+                let p = Self::patient_in(&mut tx, ctx, id).await?;
+                append_audit(&mut tx, ctx, Entry {
+                    action: "patient.read",
+                    patient: Some(id),
+                    entity: "patient",
+                    entity_id: Some(id.0),
+                    detail: serde_json::json!({}),
+                })
+                .await?;
+                tx.commit().await?;
+                Ok(p)
+            }
+
+            async fn update_patient(
+                &self,
+                ctx: &AuditContext,
+                id: PatientId,
+                details: &PatientDetails,
+            ) -> Result<Patient> {
+                check_details(details)?;
+                let mut tx = self.tx().await?;
+                let before = Self::patient_in(&mut tx, ctx, id).await?;
+                sqlx::query(
+                    "UPDATE patient SET given_name = $3, family_name = $4, birth_date = $5, sex = $6, \
+                     email = $7, phone = $8, postal_code = $9, updated_at = $10 \
+                     WHERE clinic_id = $1 AND id = $2",
+                )
+                .bind(ctx.clinic_id.0)
+                .bind(id.0)
+                .bind(details.given_name.trim())
+                .bind(details.family_name.trim())
+                .bind(jiff_sqlx::ToSqlx::to_sqlx(details.birth_date))
+                .bind(details.sex.as_str())
+                .bind(&details.email)
+                .bind(&details.phone)
+                .bind(&details.postal_code)
+                .bind(Ts(now()))
+                .execute(&mut *tx)
+                .await?;
+                // Which fields changed, never their values: the audit log is not a copy of the chart.
+                let b = &before.details;
+                let changed: Vec<&str> = [
+                    ("given_name", b.given_name != details.given_name.trim()),
+                    ("family_name", b.family_name != details.family_name.trim()),
+                    ("birth_date", b.birth_date != details.birth_date),
+                    ("sex", b.sex != details.sex),
+                    ("email", b.email != details.email),
+                    ("phone", b.phone != details.phone),
+                    ("postal_code", b.postal_code != details.postal_code),
+                ]
+                .into_iter()
+                .filter_map(|(f, c)| c.then_some(f))
+                .collect();
+                append_audit(&mut tx, ctx, Entry {
+                    action: "patient.update",
+                    patient: Some(id),
+                    entity: "patient",
+                    entity_id: Some(id.0),
+                    detail: serde_json::json!({ "changed": changed }),
+                })
+                .await?;
+                let p = Self::patient_in(&mut tx, ctx, id).await?;
+                tx.commit().await?;
+                Ok(p)
+            }
+
+            async fn find_patients(
+                &self,
+                ctx: &AuditContext,
+                query: &str,
+                limit: i64,
+            ) -> Result<Vec<Patient>> {
+                let escaped = query
+                    .trim()
+                    .to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                let pattern = format!("%{escaped}%");
+                let mut tx = self.tx().await?;
+                let rows = sqlx::query(
+                    "SELECT * FROM patient WHERE clinic_id = $1 AND \
+                     (LOWER(given_name || ' ' || family_name) LIKE $2 ESCAPE '\\' \
+                      OR LOWER(family_name || ', ' || given_name) LIKE $2 ESCAPE '\\' \
+                      OR LOWER(mrn) LIKE $2 ESCAPE '\\') \
+                     ORDER BY family_name, given_name, id LIMIT $3",
+                )
+                .bind(ctx.clinic_id.0)
+                .bind(&pattern)
+                .bind(limit.clamp(1, 500))
+                .fetch_all(&mut *tx)
+                .await?;
+                let found = rows.iter().map(patient_from).collect::<Result<Vec<_>>>()?;
+                append_audit(&mut tx, ctx, Entry {
+                    action: "patient.search",
+                    patient: None,
+                    entity: "patient",
+                    entity_id: None,
+                    detail: serde_json::json!({
+                        "results": found.len(),
+                        "patients": found.iter().map(|p| p.id).collect::<Vec<_>>(),
+                    }),
+                })
+                .await?;
+                tx.commit().await?;
+                Ok(found)
+            }
+        }
+
+        #[async_trait]
+        impl CourseStore for $store {
+            async fn open_course(&self, ctx: &AuditContext, new: &NewCourse) -> Result<Course> {
+                if new.protocol.trim().is_empty() {
+                    return Err(StoreError::invalid("protocol", "must name the protocol template"));
+                }
+                let mut tx = self.tx().await?;
+                Self::patient_in(&mut tx, ctx, new.patient_id).await?;
+                let course = Course {
+                    id: CourseId::new(),
+                    clinic_id: ctx.clinic_id,
+                    patient_id: new.patient_id,
+                    indication: new.indication,
+                    planned_route: new.planned_route,
+                    protocol: new.protocol.trim().to_string(),
+                    status: CourseStatus::Screening,
+                    status_reason: None,
+                    opened_at: now(),
+                    closed_at: None,
+                };
+                sqlx::query(
+                    "INSERT INTO treatment_course (clinic_id, id, patient_id, indication, planned_route, \
+                     protocol, status, status_reason, opened_at, closed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, NULL)",
+                )
+                .bind(course.clinic_id.0)
+                .bind(course.id.0)
+                .bind(course.patient_id.0)
+                .bind(course.indication.as_str())
+                .bind(course.planned_route.map(Route::as_str))
+                .bind(&course.protocol)
+                .bind(course.status.as_str())
+                .bind(Ts(course.opened_at))
+                .execute(&mut *tx)
+                .await?;
+                self.record_status_change(&mut tx, ctx, course.id, None, course.status, None, course.opened_at).await?;
+                append_audit(&mut tx, ctx, Entry {
+                    action: "course.open",
+                    patient: Some(course.patient_id),
+                    entity: "course",
+                    entity_id: Some(course.id.0),
+                    detail: serde_json::json!({ "indication": course.indication.as_str(), "protocol": course.protocol }),
+                })
+                .await?;
+                tx.commit().await?;
+                Ok(course)
+            }
+
+            async fn course(&self, ctx: &AuditContext, id: CourseId) -> Result<Course> {
+                let mut tx = self.tx().await?;
+                let c = Self::course_in(&mut tx, ctx, id).await?;
+                append_audit(&mut tx, ctx, Entry {
+                    action: "course.read",
+                    patient: Some(c.patient_id),
+                    entity: "course",
+                    entity_id: Some(id.0),
+                    detail: serde_json::json!({}),
+                })
+                .await?;
+                tx.commit().await?;
+                Ok(c)
+            }
+
+            async fn courses_of(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Course>> {
+                let mut tx = self.tx().await?;
+                let rows = sqlx::query(
+                    "SELECT * FROM treatment_course WHERE clinic_id = $1 AND patient_id = $2 ORDER BY opened_at, id",
+                )
+                .bind(ctx.clinic_id.0)
+                .bind(patient.0)
+                .fetch_all(&mut *tx)
+                .await?;
+                let courses = rows.iter().map(course_from).collect::<Result<Vec<_>>>()?;
+                append_audit(&mut tx, ctx, Entry {
+                    action: "course.list",
+                    patient: Some(patient),
+                    entity: "course",
+                    entity_id: None,
+                    detail: serde_json::json!({ "results": courses.len() }),
+                })
+                .await?;
+                tx.commit().await?;
+                Ok(courses)
+            }
+
+            async fn change_course_status(
+                &self,
+                ctx: &AuditContext,
+                id: CourseId,
+                to: CourseStatus,
+                reason: Option<&str>,
+            ) -> Result<Course> {
+                let mut tx = self.tx().await?;
+                let current = Self::course_in(&mut tx, ctx, id).await?;
+                current.status.transition(to, reason)?;
+                let at = now();
+                let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+                let closed_at = to.is_closed().then_some(Ts(at));
+                let done = sqlx::query(
+                    "UPDATE treatment_course SET status = $3, status_reason = $4, closed_at = $5 \
+                     WHERE clinic_id = $1 AND id = $2 AND status = $6",
+                )
+                .bind(ctx.clinic_id.0)
+                .bind(id.0)
+                .bind(to.as_str())
+                .bind(reason)
+                .bind(closed_at)
+                .bind(current.status.as_str())
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::Conflict(
+                        "course status: the course changed while this was being saved; reload and try again".into(),
+                    ));
+                }
+                self.record_status_change(&mut tx, ctx, id, Some(current.status), to, reason, at).await?;
+                append_audit(&mut tx, ctx, Entry {
+                    action: "course.status",
+                    patient: Some(current.patient_id),
+                    entity: "course",
+                    entity_id: Some(id.0),
+                    detail: serde_json::json!({ "from": current.status.as_str(), "to": to.as_str() }),
+                })
+                .await?;
+                let updated = Self::course_in(&mut tx, ctx, id).await?;
+                tx.commit().await?;
+                Ok(updated)
+            }
+
+            async fn course_history(&self, ctx: &AuditContext, id: CourseId) -> Result<Vec<StatusChange>> {
+                let mut tx = self.tx().await?;
+                let course = Self::course_in(&mut tx, ctx, id).await?;
+                let rows = sqlx::query(
+                    "SELECT * FROM course_status_change WHERE clinic_id = $1 AND course_id = $2 ORDER BY changed_at, id",
+                )
+                .bind(ctx.clinic_id.0)
+                .bind(id.0)
+                .fetch_all(&mut *tx)
+                .await?;
+                let history = rows.iter().map(status_change_from).collect::<Result<Vec<_>>>()?;
+                append_audit(&mut tx, ctx, Entry {
+                    action: "course.history",
+                    patient: Some(course.patient_id),
+                    entity: "course",
+                    entity_id: Some(id.0),
+                    detail: serde_json::json!({}),
+                })
+                .await?;
+                tx.commit().await?;
+                Ok(history)
+            }
+
+            async fn add_encounter(&self, ctx: &AuditContext, new: &NewEncounter) -> Result<Encounter> {
+                let mut tx = self.tx().await?;
+                let course = Self::course_in(&mut tx, ctx, new.course_id).await?;
+                if course.status.is_closed() {
+                    return Err(StoreError::invalid(
+                        "course",
+                        format!("is {}; a closed course takes no new encounters", course.status),
+                    ));
+                }
+                let row = sqlx::query(
+                    "SELECT COALESCE(MAX(sequence), 0) + 1 AS next FROM encounter \
+                     WHERE clinic_id = $1 AND course_id = $2 AND kind = $3",
+                )
+                .bind(ctx.clinic_id.0)
+                .bind(course.id.0)
+                .bind(new.kind.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+                let e = Encounter {
+                    id: EncounterId::new(),
+                    clinic_id: ctx.clinic_id,
+                    patient_id: course.patient_id,
+                    course_id: course.id,
+                    kind: new.kind,
+                    status: EncounterStatus::Planned,
+                    sequence: row.try_get("next")?,
+                    planned_for: new.planned_for,
+                    occurred_at: None,
+                };
+                sqlx::query(
+                    "INSERT INTO encounter (clinic_id, id, patient_id, course_id, kind, status, sequence, \
+                     planned_for, occurred_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
+                )
+                .bind(e.clinic_id.0)
+                .bind(e.id.0)
+                .bind(e.patient_id.0)
+                .bind(e.course_id.0)
+                .bind(e.kind.as_str())
+                .bind(e.status.as_str())
+                .bind(e.sequence)
+                .bind(e.planned_for.map(Ts))
+                .bind(Ts(now()))
+                .execute(&mut *tx)
+                .await
+                .map_err(|err| unique_to_conflict(err, || "encounter: another encounter was added at the same time; try again".into()))?;
+                append_audit(&mut tx, ctx, Entry {
+                    action: "encounter.create",
+                    patient: Some(e.patient_id),
+                    entity: "encounter",
+                    entity_id: Some(e.id.0),
+                    detail: serde_json::json!({ "kind": e.kind.as_str(), "sequence": e.sequence }),
+                })
+                .await?;
+                tx.commit().await?;
+                Ok(e)
+            }
+
+            async fn encounters(&self, ctx: &AuditContext, course: CourseId) -> Result<Vec<Encounter>> {
+                let mut tx = self.tx().await?;
+                let c = Self::course_in(&mut tx, ctx, course).await?;
+                let rows = sqlx::query(
+                    "SELECT * FROM encounter WHERE clinic_id = $1 AND course_id = $2 \
+                     ORDER BY COALESCE(occurred_at, planned_for, created_at), kind, sequence",
+                )
+                .bind(ctx.clinic_id.0)
+                .bind(course.0)
+                .fetch_all(&mut *tx)
+                .await?;
+                let list = rows.iter().map(encounter_from).collect::<Result<Vec<_>>>()?;
+                append_audit(&mut tx, ctx, Entry {
+                    action: "encounter.list",
+                    patient: Some(c.patient_id),
+                    entity: "course",
+                    entity_id: Some(course.0),
+                    detail: serde_json::json!({ "results": list.len() }),
+                })
+                .await?;
+                tx.commit().await?;
+                Ok(list)
+            }
+        }
+
+        impl $store {
+            #[allow(clippy::too_many_arguments)]
+            async fn record_status_change(
+                &self,
+                tx: &mut Tx,
+                ctx: &AuditContext,
+                course: CourseId,
+                from: Option<CourseStatus>,
+                to: CourseStatus,
+                reason: Option<&str>,
+                at: Timestamp,
+            ) -> Result<()> {
+                let by = match ctx.actor {
+                    Actor::User(u) => Some(u.0),
+                    _ => None,
+                };
+                sqlx::query(
+                    "INSERT INTO course_status_change (clinic_id, id, course_id, from_status, to_status, \
+                     reason, changed_at, changed_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(ctx.clinic_id.0)
+                .bind(Uuid::now_v7())
+                .bind(course.0)
+                .bind(from.map(CourseStatus::as_str))
+                .bind(to.as_str())
+                .bind(reason)
+                .bind(Ts(at))
+                .bind(by)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl AssessmentStore for $store {
+            async fn record_assessment(
+                &self,
+                ctx: &AuditContext,
+                new: &NewAssessment,
+            ) -> Result<RecordedAssessment> {
+                let time_point = new.time_point.trim();
+                if time_point.is_empty() || time_point.len() > 64 {
+                    return Err(StoreError::invalid("time_point", "must be a short label such as baseline, pre_dose_2 or month_3"));
+                }
+                let mut tx = self.tx().await?;
+                Self::patient_in(&mut tx, ctx, new.patient_id).await?;
+                if let Some(course_id) = new.course_id {
+                    let course = Self::course_in(&mut tx, ctx, course_id).await?;
+                    if course.patient_id != new.patient_id {
+                        return Err(StoreError::invalid("course_id", "belongs to another patient"));
+                    }
+                }
+                if let Some(enc) = new.encounter_id {
+                    let row = sqlx::query("SELECT patient_id FROM encounter WHERE clinic_id = $1 AND id = $2")
+                        .bind(ctx.clinic_id.0)
+                        .bind(enc.0)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .ok_or_else(|| StoreError::not_found("encounter", enc))?;
+                    if row.try_get::<Uuid, _>("patient_id")? != new.patient_id.0 {
+                        return Err(StoreError::invalid("encounter_id", "belongs to another patient"));
+                    }
+                }
+                let score = new.response.score();
+                let interpretation = {
+                    let mut m = serde_json::Map::new();
+                    if let Some(sp) = score.screen_positive {
+                        m.insert("screen_positive".into(), serde_json::json!(sp));
+                    }
+                    if let Some((key, met)) = &score.provisional {
+                        m.insert(key.clone(), serde_json::json!(met));
+                    }
+                    if let Some(risk) = &score.risk {
+                        m.insert("risk".into(), serde_json::json!(risk));
+                    }
+                    serde_json::Value::Object(m)
+                };
+                let a = Assessment {
+                    id: AssessmentId::new(),
+                    clinic_id: ctx.clinic_id,
+                    patient_id: new.patient_id,
+                    course_id: new.course_id,
+                    encounter_id: new.encounter_id,
+                    instrument: score.instrument.clone(),
+                    instrument_version: score.version.clone(),
+                    answers: new.response.answers().values().to_vec(),
+                    complete: score.complete,
+                    total: score.total.map(|t| t.value()),
+                    severity: score.severity.as_ref().map(|b| b.id.clone()),
+                    subscales: score.subscales.clone(),
+                    flags: score.flags.iter().map(|f| f.id.clone()).collect(),
+                    interpretation,
+                    time_point: time_point.to_string(),
+                    rater: new.response.rater().as_str().to_string(),
+                    administered_at: new.administered_at,
+                    recorded_at: now(),
+                };
+                let subscales_json = a
+                    .subscales
+                    .as_ref()
+                    .map(|s| serde_json::to_string(s))
+                    .transpose()
+                    .map_err(|e| corrupt("subscales", e))?;
+                sqlx::query(
+                    "INSERT INTO assessment (clinic_id, id, patient_id, course_id, encounter_id, instrument, \
+                     instrument_version, rater, answers, complete, total, severity, subscales, flags, \
+                     interpretation, time_point, administered_at, recorded_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                )
+                .bind(a.clinic_id.0)
+                .bind(a.id.0)
+                .bind(a.patient_id.0)
+                .bind(a.course_id.map(|c| c.0))
+                .bind(a.encounter_id.map(|e| e.0))
+                .bind(&a.instrument)
+                .bind(&a.instrument_version)
+                .bind(&a.rater)
+                .bind(serde_json::to_string(&a.answers).map_err(|e| corrupt("answers", e))?)
+                .bind(a.complete)
+                .bind(a.total)
+                .bind(&a.severity)
+                .bind(subscales_json)
+                .bind(serde_json::to_string(&a.flags).map_err(|e| corrupt("flags", e))?)
+                .bind(a.interpretation.to_string())
+                .bind(&a.time_point)
+                .bind(Ts(a.administered_at))
+                .bind(Ts(a.recorded_at))
+                .execute(&mut *tx)
+                .await?;
+                append_audit(&mut tx, ctx, Entry {
+                    action: "assessment.record",
+                    patient: Some(a.patient_id),
+                    entity: "assessment",
+                    entity_id: Some(a.id.0),
+                    detail: serde_json::json!({ "instrument": a.instrument, "complete": a.complete, "flags": a.flags }),
+                })
+                .await?;
+                let mut alerts = Vec::new();
+                for flag in score.flags.iter().filter(|f| f.alert) {
+                    let alert = Alert {
+                        id: AlertId::new(),
+                        clinic_id: ctx.clinic_id,
+                        patient_id: a.patient_id,
+                        course_id: a.course_id,
+                        assessment_id: Some(a.id),
+                        kind: flag.id.clone(),
+                        message: flag.label.clone(),
+                        raised_at: a.recorded_at,
+                        acknowledged_at: None,
+                        acknowledged_by: None,
+                        action_note: None,
+                    };
+                    sqlx::query(
+                        "INSERT INTO alert (clinic_id, id, patient_id, course_id, assessment_id, kind, message, \
+                         raised_at, acknowledged_at, acknowledged_by, action_note) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, NULL)",
+                    )
+                    .bind(alert.clinic_id.0)
+                    .bind(alert.id.0)
+                    .bind(alert.patient_id.0)
+                    .bind(alert.course_id.map(|c| c.0))
+                    .bind(alert.assessment_id.map(|x| x.0))
+                    .bind(&alert.kind)
+                    .bind(&alert.message)
+                    .bind(Ts(alert.raised_at))
+                    .execute(&mut *tx)
+                    .await?;
+                    append_audit(&mut tx, ctx, Entry {
+                        action: "alert.raise",
+                        patient: Some(alert.patient_id),
+                        entity: "alert",
+                        entity_id: Some(alert.id.0),
+                        detail: serde_json::json!({ "kind": alert.kind }),
+                    })
+                    .await?;
+                    alerts.push(alert);
+                }
+                tx.commit().await?;
+                Ok(RecordedAssessment { assessment: a, alerts })
+            }
+
+            async fn assessments_of(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Assessment>> {
+                let mut tx = self.tx().await?;
+                Self::patient_in(&mut tx, ctx, patient).await?;
+                let rows = sqlx::query(
+                    "SELECT * FROM assessment WHERE clinic_id = $1 AND patient_id = $2 ORDER BY administered_at, id",
+                )
+                .bind(ctx.clinic_id.0)
+                .bind(patient.0)
+                .fetch_all(&mut *tx)
+                .await?;
+                let list = rows.iter().map(assessment_from).collect::<Result<Vec<_>>>()?;
+                append_audit(&mut tx, ctx, Entry {
+                    action: "assessment.list",
+                    patient: Some(patient),
+                    entity: "assessment",
+                    entity_id: None,
+                    detail: serde_json::json!({ "results": list.len() }),
+                })
+                .await?;
+                tx.commit().await?;
+                Ok(list)
+            }
+        }
+
+        #[async_trait]
+        impl AlertStore for $store {
+            async fn open_alerts(&self, ctx: &AuditContext) -> Result<Vec<Alert>> {
+                let mut tx = self.tx().await?;
+                let rows = sqlx::query(
+                    "SELECT * FROM alert WHERE clinic_id = $1 AND acknowledged_at IS NULL ORDER BY raised_at, id",
+                )
+                .bind(ctx.clinic_id.0)
+                .fetch_all(&mut *tx)
+                .await?;
+                let list = rows.iter().map(alert_from).collect::<Result<Vec<_>>>()?;
+                append_audit(&mut tx, ctx, Entry {
+                    action: "alert.list",
+                    patient: None,
+                    entity: "alert",
+                    entity_id: None,
+                    detail: serde_json::json!({
+                        "results": list.len(),
+                        "patients": list.iter().map(|a| a.patient_id).collect::<Vec<_>>(),
+                    }),
+                })
+                .await?;
+                tx.commit().await?;
+                Ok(list)
+            }
+
+            async fn alerts_of(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Alert>> {
+                let mut tx = self.tx().await?;
+                Self::patient_in(&mut tx, ctx, patient).await?;
+                let rows = sqlx::query(
+                    "SELECT * FROM alert WHERE clinic_id = $1 AND patient_id = $2 ORDER BY raised_at, id",
+                )
+                .bind(ctx.clinic_id.0)
+                .bind(patient.0)
+                .fetch_all(&mut *tx)
+                .await?;
+                let list = rows.iter().map(alert_from).collect::<Result<Vec<_>>>()?;
+                append_audit(&mut tx, ctx, Entry {
+                    action: "alert.list",
+                    patient: Some(patient),
+                    entity: "alert",
+                    entity_id: None,
+                    detail: serde_json::json!({ "results": list.len() }),
+                })
+                .await?;
+                tx.commit().await?;
+                Ok(list)
+            }
+
+            async fn acknowledge_alert(&self, ctx: &AuditContext, id: AlertId, action_note: &str) -> Result<Alert> {
+                let user = need_user(ctx, "acknowledging an alert")?;
+                let note = action_note.trim();
+                if note.is_empty() {
+                    return Err(StoreError::invalid("action_note", "say what was done about the alert"));
+                }
+                if note.chars().count() > 4000 {
+                    return Err(StoreError::invalid("action_note", "at most 4000 characters are allowed"));
+                }
+                let mut tx = self.tx().await?;
+                let before = Self::alert_in(&mut tx, ctx, id).await?;
+                if let Some(at) = before.acknowledged_at {
+                    return Err(StoreError::Conflict(format!("alert: already acknowledged at {at}")));
+                }
+                let done = sqlx::query(
+                    "UPDATE alert SET acknowledged_at = $3, acknowledged_by = $4, action_note = $5 \
+                     WHERE clinic_id = $1 AND id = $2 AND acknowledged_at IS NULL",
+                )
+                .bind(ctx.clinic_id.0)
+                .bind(id.0)
+                .bind(Ts(now()))
+                .bind(user.0)
+                .bind(note)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::Conflict("alert: acknowledged by someone else just now".into()));
+                }
+                append_audit(&mut tx, ctx, Entry {
+                    action: "alert.acknowledge",
+                    patient: Some(before.patient_id),
+                    entity: "alert",
+                    entity_id: Some(id.0),
+                    detail: serde_json::json!({ "kind": before.kind }),
+                })
+                .await?;
+                let after = Self::alert_in(&mut tx, ctx, id).await?;
+                tx.commit().await?;
+                Ok(after)
+            }
+        }
+
+        #[async_trait]
+        impl AuditLog for $store {
+            async fn audit_events(&self, clinic: ClinicId, filter: &AuditFilter) -> Result<Vec<AuditEvent>> {
+                let limit = if filter.limit <= 0 { 200 } else { filter.limit.min(10_000) };
+                let rows = sqlx::query(
+                    "SELECT * FROM audit_event WHERE clinic_id = $1 \
+                     AND ($2 IS NULL OR patient_id = $2) AND ($3 IS NULL OR actor_id = $3) \
+                     ORDER BY seq DESC LIMIT $4",
+                )
+                .bind(clinic.0)
+                .bind(filter.patient_id.map(|p| p.0))
+                .bind(filter.actor_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(audit_from).collect()
+            }
+
+            async fn verify_audit_chain(&self) -> Result<ChainReport> {
+                const PAGE: i64 = 2_000;
+                let clinics = sqlx::query(
+                    "SELECT clinic_id FROM audit_head UNION SELECT clinic_id FROM audit_event ORDER BY clinic_id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut report = ChainReport { clinics: clinics.len(), events: 0, broken: None };
+                for row in &clinics {
+                    let clinic = ClinicId(row.try_get("clinic_id")?);
+                    let mut walker = ChainWalker::new(clinic);
+                    let mut after = 0i64;
+                    loop {
+                        let page = sqlx::query(
+                            "SELECT * FROM audit_event WHERE clinic_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                        )
+                        .bind(clinic.0)
+                        .bind(after)
+                        .bind(PAGE)
+                        .fetch_all(&self.pool)
+                        .await?;
+                        for r in &page {
+                            let event = audit_from(r)?;
+                            if let Err(b) = walker.check(&event) {
+                                report.broken = Some(b);
+                                return Ok(report);
+                            }
+                            report.events += 1;
+                            after = event.seq;
+                        }
+                        if (page.len() as i64) < PAGE {
+                            break;
+                        }
+                    }
+                    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE clinic_id = $1")
+                        .bind(clinic.0)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(|r| -> Result<(i64, String)> { Ok((r.try_get("seq")?, r.try_get("hash")?)) })
+                        .transpose()?;
+                    if let Err(b) = walker.finish(head) {
+                        report.broken = Some(b);
+                        return Ok(report);
+                    }
+                }
+                Ok(report)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;

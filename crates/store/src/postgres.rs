@@ -1,0 +1,113 @@
+//! The PostgreSQL store: the same SQL as SQLite, for clinic networks that outgrow one machine.
+
+use sqlx::postgres::PgPoolOptions;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: sqlx::PgPool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+impl PgStore {
+    pub async fn connect(url: &str) -> crate::error::Result<PgStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(15))
+            .connect(url)
+            .await?;
+        Ok(PgStore { pool })
+    }
+
+    /// The pool, for tests that must reach under the store (tampering with the audit log).
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
+}
+
+crate::backend::impl_store!(PgStore, sqlx::Postgres, "BEGIN");
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    fn migration_names(&self) -> Vec<String> {
+        crate::schema::migration_names(&MIGRATOR)
+    }
+
+    async fn schema_description(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let cols = sqlx::query(
+            "SELECT table_name::text AS t, column_name::text AS c, data_type::text AS ty, is_nullable::text AS n \
+             FROM information_schema.columns WHERE table_schema = current_schema() \
+             AND table_name <> '_sqlx_migrations' ORDER BY table_name, ordinal_position",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for c in &cols {
+            let t: String = c.try_get("t")?;
+            let name: String = c.try_get("c")?;
+            let ty: String = c.try_get("ty")?;
+            let nullable: String = c.try_get("n")?;
+            out.push(crate::schema::column_line(&t, &name, &crate::schema::pg_type(&ty), nullable == "YES"));
+        }
+        let indexes = sqlx::query(
+            "SELECT t.relname::text AS t, i.relname::text AS name, ix.indisprimary AS pk, ix.indisunique AS uniq, \
+             EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = ix.indexrelid) AS from_constraint, \
+             ARRAY(SELECT a.attname::text FROM unnest(ix.indkey) WITH ORDINALITY AS k(attnum, ord) \
+                   JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum ORDER BY k.ord) AS cols \
+             FROM pg_index ix JOIN pg_class t ON t.oid = ix.indrelid JOIN pg_class i ON i.oid = ix.indexrelid \
+             JOIN pg_namespace n ON n.oid = t.relnamespace \
+             WHERE n.nspname = current_schema() AND t.relname <> '_sqlx_migrations'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for ix in &indexes {
+            let t: String = ix.try_get("t")?;
+            let name: String = ix.try_get("name")?;
+            let cols: Vec<String> = ix.try_get("cols")?;
+            if ix.try_get::<bool, _>("pk")? {
+                out.push(format!("{t} primary key ({})", cols.join(", ")));
+                continue;
+            }
+            let label = if ix.try_get::<bool, _>("from_constraint")? { None } else { Some(name.as_str()) };
+            out.push(crate::schema::index_line(&t, label, ix.try_get("uniq")?, &cols));
+        }
+        let fks = sqlx::query(
+            "SELECT c.conrelid::regclass::text AS t, c.confrelid::regclass::text AS target, \
+             ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY AS k(n, o) \
+                   JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o) AS from_cols, \
+             ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY AS k(n, o) \
+                   JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.o) AS to_cols \
+             FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace \
+             WHERE c.contype = 'f' AND n.nspname = current_schema()",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for fk in &fks {
+            let t: String = fk.try_get("t")?;
+            let target: String = fk.try_get("target")?;
+            let from: Vec<String> = fk.try_get("from_cols")?;
+            let to: Vec<String> = fk.try_get("to_cols")?;
+            out.push(crate::schema::fk_line(&t, &from, &target, &to));
+        }
+        let triggers: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text || ' trigger ' || tg.tgname::text FROM pg_trigger tg \
+             JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE NOT tg.tgisinternal AND n.nspname = current_schema()",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        out.extend(triggers);
+        out.sort();
+        Ok(out)
+    }
+}

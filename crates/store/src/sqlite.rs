@@ -1,0 +1,122 @@
+//! The SQLite store: one file, WAL journal, writes serialised by `BEGIN IMMEDIATE`.
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: sqlx::SqlitePool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://PATH`).
+    pub async fn connect(url: &str) -> crate::error::Result<SqliteStore> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// The pool, for tests that must reach under the store (tampering with the audit log).
+    pub fn pool(&self) -> &sqlx::SqlitePool {
+        &self.pool
+    }
+}
+
+crate::backend::impl_store!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    fn migration_names(&self) -> Vec<String> {
+        crate::schema::migration_names(&MIGRATOR)
+    }
+
+    async fn schema_description(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name <> '_sqlx_migrations' ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for t in &tables {
+            let cols = sqlx::query("SELECT name, type, \"notnull\", pk FROM pragma_table_info($1) ORDER BY cid")
+                .bind(t)
+                .fetch_all(&self.pool)
+                .await?;
+            let mut pk: Vec<(i64, String)> = Vec::new();
+            for c in &cols {
+                let name: String = c.try_get("name")?;
+                let ty: String = c.try_get("type")?;
+                let notnull: bool = c.try_get::<i64, _>("notnull")? != 0;
+                let p: i64 = c.try_get("pk")?;
+                if p > 0 {
+                    pk.push((p, name.clone()));
+                }
+                out.push(crate::schema::column_line(t, &name, &crate::schema::sqlite_type(&ty), !notnull));
+            }
+            pk.sort();
+            out.push(format!("{t} primary key ({})", pk.into_iter().map(|(_, n)| n).collect::<Vec<_>>().join(", ")));
+            let indexes = sqlx::query("SELECT name, \"unique\", origin FROM pragma_index_list($1)")
+                .bind(t)
+                .fetch_all(&self.pool)
+                .await?;
+            for ix in &indexes {
+                let name: String = ix.try_get("name")?;
+                let origin: String = ix.try_get("origin")?;
+                if origin == "pk" {
+                    continue;
+                }
+                let unique = ix.try_get::<i64, _>("unique")? != 0;
+                let cols: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_index_info($1) ORDER BY seqno")
+                    .bind(&name)
+                    .fetch_all(&self.pool)
+                    .await?;
+                // Constraint-backed indexes get generated names that differ between backends.
+                let label = if origin == "c" { Some(name.as_str()) } else { None };
+                out.push(crate::schema::index_line(t, label, unique, &cols));
+            }
+            let fks = sqlx::query("SELECT id, seq, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list($1) ORDER BY id, seq")
+                .bind(t)
+                .fetch_all(&self.pool)
+                .await?;
+            let mut grouped: std::collections::BTreeMap<i64, (String, Vec<String>, Vec<String>)> = Default::default();
+            for fk in &fks {
+                let id: i64 = fk.try_get("id")?;
+                let entry = grouped.entry(id).or_insert_with(|| (String::new(), vec![], vec![]));
+                entry.0 = fk.try_get("table")?;
+                entry.1.push(fk.try_get("from")?);
+                entry.2.push(fk.try_get("to")?);
+            }
+            for (_, (target, from, to)) in grouped {
+                out.push(crate::schema::fk_line(t, &from, &target, &to));
+            }
+        }
+        let triggers: Vec<String> = sqlx::query_scalar(
+            "SELECT tbl_name || ' trigger ' || name FROM sqlite_master WHERE type = 'trigger' ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        out.extend(triggers);
+        out.sort();
+        Ok(out)
+    }
+}
