@@ -20,7 +20,8 @@ pub fn score_json(inst: &Instrument, answers: &[Option<i64>], s: &Score) -> Valu
     out.insert("total".into(), total_json(s.total));
     out.insert(
         "total_range".into(),
-        inst.total_range().map_or(Value::Null, |(lo, hi)| json!([lo, hi])),
+        inst.total_range()
+            .map_or(Value::Null, |(lo, hi)| json!([lo, hi])),
     );
     out.insert(
         "severity".into(),
@@ -84,7 +85,10 @@ pub fn score_text(inst: &Instrument, s: &Score) -> String {
         lines.push(format!("subscales: {}", parts.join(", ")));
     }
     if let Some(Some(sp)) = s.screen_positive {
-        lines.push(format!("screen: {}", if sp { "positive" } else { "negative" }));
+        lines.push(format!(
+            "screen: {}",
+            if sp { "positive" } else { "negative" }
+        ));
     }
     if let Some((key, Some(met))) = &s.provisional {
         lines.push(format!("{key}: {}", if *met { "yes" } else { "no" }));
@@ -93,7 +97,11 @@ pub fn score_text(inst: &Instrument, s: &Score) -> String {
         lines.push(format!("risk: {risk}"));
     }
     for f in &s.flags {
-        let alert = if f.alert { " — opens a safety alert" } else { "" };
+        let alert = if f.alert {
+            " — opens a safety alert"
+        } else {
+            ""
+        };
         lines.push(format!("FLAG {}: {}{alert}", f.id, f.label));
     }
     lines.join("\n")
@@ -104,7 +112,12 @@ fn answer_set_json(set: &AnswerSet) -> Value {
         AnswerSet::Options(opts) => json!({
             "options": opts.iter().map(|o| json!({"value": o.value, "label": o.label, "loinc": o.loinc})).collect::<Vec<_>>()
         }),
-        AnswerSet::Range { min, max, min_label, max_label } => {
+        AnswerSet::Range {
+            min,
+            max,
+            min_label,
+            max_label,
+        } => {
             json!({"range": {"min": min, "max": max, "min_label": min_label, "max_label": max_label}})
         }
     }
@@ -159,11 +172,19 @@ pub fn instruments_text(lib: &Library) -> String {
             (Some((lo, hi)), false) => format!(
                 "{} {lo}-{hi}, bands {}",
                 i.method.as_str(),
-                i.bands.iter().map(|b| b.id.as_str()).collect::<Vec<_>>().join("/")
+                i.bands
+                    .iter()
+                    .map(|b| b.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join("/")
             ),
             (None, _) => format!(
                 "risk level: {}",
-                i.risk.iter().map(|r| r.id.as_str()).collect::<Vec<_>>().join("/")
+                i.risk
+                    .iter()
+                    .map(|r| r.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join("/")
             ),
         };
         out.push_str(&format!(

@@ -103,7 +103,10 @@ impl ChainWalker {
             ));
         }
         if event_hash(e) != e.hash {
-            return Err(self.broken(e, "its contents do not match its hash (the event was changed)".into()));
+            return Err(self.broken(
+                e,
+                "its contents do not match its hash (the event was changed)".into(),
+            ));
         }
         self.expected_seq += 1;
         self.prev_hash = e.hash.clone();

@@ -9,7 +9,10 @@ pub enum StoreError {
     NotFound { entity: &'static str, id: String },
     /// Input that breaks a rule; names the field.
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     /// The record changed under us, or a unique value is taken.
     #[error("{0}")]
     Conflict(String),

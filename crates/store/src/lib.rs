@@ -9,8 +9,8 @@ pub mod model;
 pub mod postgres;
 mod schema;
 pub mod sqlite;
-pub mod traits;
 pub mod testing;
+pub mod traits;
 mod types;
 
 pub use audit::{BrokenLink, ChainReport};

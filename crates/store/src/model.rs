@@ -2,9 +2,7 @@
 
 use jiff::Timestamp;
 use jiff::civil::Date;
-use kapstone_clinical::course::{
-    CourseStatus, EncounterKind, EncounterStatus, Indication, Route,
-};
+use kapstone_clinical::course::{CourseStatus, EncounterKind, EncounterStatus, Indication, Route};
 use kapstone_clinical::vocab::{Role, Sex};
 use std::fmt;
 use uuid::Uuid;

@@ -46,7 +46,7 @@ impl Store for PgStore {
     async fn schema_description(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
         let cols = sqlx::query(
-            "SELECT table_name::text AS t, column_name::text AS c, data_type::text AS ty, is_nullable::text AS n \
+            "SELECT table_name::text AS t, column_name::text AS c, data_type::text AS ty, is_nullable::text AS n, ordinal_position::bigint AS pos \
              FROM information_schema.columns WHERE table_schema = current_schema() \
              AND table_name <> '_sqlx_migrations' ORDER BY table_name, ordinal_position",
         )
@@ -57,7 +57,14 @@ impl Store for PgStore {
             let name: String = c.try_get("c")?;
             let ty: String = c.try_get("ty")?;
             let nullable: String = c.try_get("n")?;
-            out.push(crate::schema::column_line(&t, &name, &crate::schema::pg_type(&ty), nullable == "YES"));
+            let position: i64 = c.try_get("pos")?;
+            out.push(crate::schema::column_line(
+                &t,
+                position,
+                &name,
+                &crate::schema::pg_type(&ty),
+                nullable == "YES",
+            ));
         }
         let indexes = sqlx::query(
             "SELECT t.relname::text AS t, i.relname::text AS name, ix.indisprimary AS pk, ix.indisunique AS uniq, \
@@ -78,8 +85,17 @@ impl Store for PgStore {
                 out.push(format!("{t} primary key ({})", cols.join(", ")));
                 continue;
             }
-            let label = if ix.try_get::<bool, _>("from_constraint")? { None } else { Some(name.as_str()) };
-            out.push(crate::schema::index_line(&t, label, ix.try_get("uniq")?, &cols));
+            let label = if ix.try_get::<bool, _>("from_constraint")? {
+                None
+            } else {
+                Some(name.as_str())
+            };
+            out.push(crate::schema::index_line(
+                &t,
+                label,
+                ix.try_get("uniq")?,
+                &cols,
+            ));
         }
         let fks = sqlx::query(
             "SELECT c.conrelid::regclass::text AS t, c.confrelid::regclass::text AS target, \

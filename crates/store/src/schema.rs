@@ -2,7 +2,9 @@
 //! with PostgreSQL line by line.
 
 pub(crate) fn migration_names(m: &sqlx::migrate::Migrator) -> Vec<String> {
-    m.iter().map(|m| format!("{:04}_{}", m.version, m.description)).collect()
+    m.iter()
+        .map(|m| format!("{:04}_{}", m.version, m.description))
+        .collect()
 }
 
 /// Logical type of a PostgreSQL column (`information_schema.columns.data_type`).
@@ -35,18 +37,33 @@ pub(crate) fn sqlite_type(ty: &str) -> String {
     .to_string()
 }
 
-pub(crate) fn column_line(table: &str, column: &str, ty: &str, nullable: bool) -> String {
+pub(crate) fn column_line(
+    table: &str,
+    position: i64,
+    column: &str,
+    ty: &str,
+    nullable: bool,
+) -> String {
     let null = if nullable { "null" } else { "not null" };
-    format!("{table} column {column} {ty} {null}")
+    format!("{table} column {position:02} {column} {ty} {null}")
 }
 
 /// `label` is the index name for explicitly created indexes, `None` for constraint indexes.
-pub(crate) fn index_line(table: &str, label: Option<&str>, unique: bool, cols: &[String]) -> String {
+pub(crate) fn index_line(
+    table: &str,
+    label: Option<&str>,
+    unique: bool,
+    cols: &[String],
+) -> String {
     let kind = if unique { "unique" } else { "index" };
     let name = label.map(|l| format!(" {l}")).unwrap_or_default();
     format!("{table} {kind}{name} ({})", cols.join(", "))
 }
 
 pub(crate) fn fk_line(table: &str, from: &[String], target: &str, to: &[String]) -> String {
-    format!("{table} foreign key ({}) references {target} ({})", from.join(", "), to.join(", "))
+    format!(
+        "{table} foreign key ({}) references {target} ({})",
+        from.join(", "),
+        to.join(", ")
+    )
 }

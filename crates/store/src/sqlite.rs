@@ -58,10 +58,12 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         for t in &tables {
-            let cols = sqlx::query("SELECT name, type, \"notnull\", pk FROM pragma_table_info($1) ORDER BY cid")
-                .bind(t)
-                .fetch_all(&self.pool)
-                .await?;
+            let cols = sqlx::query(
+                "SELECT cid, name, type, \"notnull\", pk FROM pragma_table_info($1) ORDER BY cid",
+            )
+            .bind(t)
+            .fetch_all(&self.pool)
+            .await?;
             let mut pk: Vec<(i64, String)> = Vec::new();
             for c in &cols {
                 let name: String = c.try_get("name")?;
@@ -71,10 +73,23 @@ impl Store for SqliteStore {
                 if p > 0 {
                     pk.push((p, name.clone()));
                 }
-                out.push(crate::schema::column_line(t, &name, &crate::schema::sqlite_type(&ty), !notnull));
+                let position: i64 = c.try_get::<i64, _>("cid")? + 1;
+                out.push(crate::schema::column_line(
+                    t,
+                    position,
+                    &name,
+                    &crate::schema::sqlite_type(&ty),
+                    !notnull,
+                ));
             }
             pk.sort();
-            out.push(format!("{t} primary key ({})", pk.into_iter().map(|(_, n)| n).collect::<Vec<_>>().join(", ")));
+            out.push(format!(
+                "{t} primary key ({})",
+                pk.into_iter()
+                    .map(|(_, n)| n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
             let indexes = sqlx::query("SELECT name, \"unique\", origin FROM pragma_index_list($1)")
                 .bind(t)
                 .fetch_all(&self.pool)
@@ -86,22 +101,30 @@ impl Store for SqliteStore {
                     continue;
                 }
                 let unique = ix.try_get::<i64, _>("unique")? != 0;
-                let cols: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_index_info($1) ORDER BY seqno")
-                    .bind(&name)
-                    .fetch_all(&self.pool)
-                    .await?;
+                let cols: Vec<String> =
+                    sqlx::query_scalar("SELECT name FROM pragma_index_info($1) ORDER BY seqno")
+                        .bind(&name)
+                        .fetch_all(&self.pool)
+                        .await?;
                 // Constraint-backed indexes get generated names that differ between backends.
-                let label = if origin == "c" { Some(name.as_str()) } else { None };
+                let label = if origin == "c" {
+                    Some(name.as_str())
+                } else {
+                    None
+                };
                 out.push(crate::schema::index_line(t, label, unique, &cols));
             }
             let fks = sqlx::query("SELECT id, seq, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list($1) ORDER BY id, seq")
                 .bind(t)
                 .fetch_all(&self.pool)
                 .await?;
-            let mut grouped: std::collections::BTreeMap<i64, (String, Vec<String>, Vec<String>)> = Default::default();
+            let mut grouped: std::collections::BTreeMap<i64, (String, Vec<String>, Vec<String>)> =
+                Default::default();
             for fk in &fks {
                 let id: i64 = fk.try_get("id")?;
-                let entry = grouped.entry(id).or_insert_with(|| (String::new(), vec![], vec![]));
+                let entry = grouped
+                    .entry(id)
+                    .or_insert_with(|| (String::new(), vec![], vec![]));
                 entry.0 = fk.try_get("table")?;
                 entry.1.push(fk.try_get("from")?);
                 entry.2.push(fk.try_get("to")?);

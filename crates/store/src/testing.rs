@@ -9,7 +9,10 @@ pub const PG_ENV: &str = "KAPSTONE_TEST_PG_URL";
 
 /// A URL for a new, empty SQLite database file in the temp directory.
 pub fn sqlite_url() -> String {
-    let path = std::env::temp_dir().join(format!("kapstone-test-{}.db", uuid::Uuid::now_v7().simple()));
+    let path = std::env::temp_dir().join(format!(
+        "kapstone-test-{}.db",
+        uuid::Uuid::now_v7().simple()
+    ));
     format!("sqlite://{}", path.display())
 }
 
@@ -39,13 +42,17 @@ pub async fn postgres_url() -> String {
 }
 
 pub async fn sqlite_store() -> SqliteStore {
-    let store = SqliteStore::connect(&sqlite_url()).await.expect("open sqlite");
+    let store = SqliteStore::connect(&sqlite_url())
+        .await
+        .expect("open sqlite");
     store.migrate().await.expect("migrate sqlite");
     store
 }
 
 pub async fn postgres_store() -> PgStore {
-    let store = PgStore::connect(&postgres_url().await).await.expect("open postgres");
+    let store = PgStore::connect(&postgres_url().await)
+        .await
+        .expect("open postgres");
     store.migrate().await.expect("migrate postgres");
     store
 }

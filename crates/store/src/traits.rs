@@ -92,14 +92,23 @@ pub trait AlertStore {
 
 #[async_trait]
 pub trait AuditLog {
-    async fn audit_events(&self, clinic: ClinicId, filter: &AuditFilter) -> Result<Vec<AuditEvent>>;
+    async fn audit_events(&self, clinic: ClinicId, filter: &AuditFilter)
+    -> Result<Vec<AuditEvent>>;
     /// Walks every clinic's chain and reports the first broken event.
     async fn verify_audit_chain(&self) -> Result<ChainReport>;
 }
 
 #[async_trait]
 pub trait Store:
-    ClinicStore + UserStore + PatientStore + CourseStore + AssessmentStore + AlertStore + AuditLog + Send + Sync
+    ClinicStore
+    + UserStore
+    + PatientStore
+    + CourseStore
+    + AssessmentStore
+    + AlertStore
+    + AuditLog
+    + Send
+    + Sync
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

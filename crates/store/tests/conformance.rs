@@ -18,21 +18,40 @@ struct World {
 async fn world(store: &dyn Store) -> World {
     let clinic = store
         .create_clinic(
-            &NewClinic { name: "Test Clinic".into(), time_zone: "America/Denver".into() },
+            &NewClinic {
+                name: "Test Clinic".into(),
+                time_zone: "America/Denver".into(),
+            },
             "test",
         )
         .await
         .expect("clinic");
-    let system = AuditContext { clinic_id: clinic.id, actor: Actor::System, origin: "test".into() };
+    let system = AuditContext {
+        clinic_id: clinic.id,
+        actor: Actor::System,
+        origin: "test".into(),
+    };
     let user = store
         .add_user(
             &system,
-            &NewUser { email: "Prescriber@Example.org".into(), display_name: "Dr P".into(), role: Role::Prescriber },
+            &NewUser {
+                email: "Prescriber@Example.org".into(),
+                display_name: "Dr P".into(),
+                role: Role::Prescriber,
+            },
         )
         .await
         .expect("user");
-    let admin = AuditContext { clinic_id: clinic.id, actor: Actor::User(user.id), origin: "127.0.0.1".into() };
-    World { clinic, admin, user: user.id }
+    let admin = AuditContext {
+        clinic_id: clinic.id,
+        actor: Actor::User(user.id),
+        origin: "127.0.0.1".into(),
+    };
+    World {
+        clinic,
+        admin,
+        user: user.id,
+    }
 }
 
 fn details(given: &str, family: &str) -> PatientDetails {
@@ -49,7 +68,13 @@ fn details(given: &str, family: &str) -> PatientDetails {
 
 async fn patient(store: &dyn Store, w: &World, given: &str, family: &str) -> Patient {
     store
-        .create_patient(&w.admin, &NewPatient { mrn: None, details: details(given, family) })
+        .create_patient(
+            &w.admin,
+            &NewPatient {
+                mrn: None,
+                details: details(given, family),
+            },
+        )
         .await
         .expect("patient")
 }
@@ -62,7 +87,13 @@ fn response(id: &str, list: &str) -> Response {
 
 async fn audit_count(store: &dyn Store, w: &World) -> usize {
     store
-        .audit_events(w.clinic.id, &AuditFilter { limit: 10_000, ..Default::default() })
+        .audit_events(
+            w.clinic.id,
+            &AuditFilter {
+                limit: 10_000,
+                ..Default::default()
+            },
+        )
         .await
         .expect("audit")
         .len()
@@ -70,15 +101,48 @@ async fn audit_count(store: &dyn Store, w: &World) -> usize {
 
 async fn clinics_and_users(store: &dyn Store) {
     let w = world(store).await;
-    assert_eq!(store.clinic(w.clinic.id).await.expect("read").name, "Test Clinic");
-    let u = store.user_by_email(w.clinic.id, "prescriber@example.ORG").await.expect("lookup");
-    assert_eq!(u.map(|u| (u.id, u.role, u.email)), Some((w.user, Role::Prescriber, "prescriber@example.org".into())));
+    assert_eq!(
+        store.clinic(w.clinic.id).await.expect("read").name,
+        "Test Clinic"
+    );
+    let u = store
+        .user_by_email(w.clinic.id, "prescriber@example.ORG")
+        .await
+        .expect("lookup");
+    assert_eq!(
+        u.map(|u| (u.id, u.role, u.email)),
+        Some((w.user, Role::Prescriber, "prescriber@example.org".into()))
+    );
     let dup = store
-        .add_user(&w.admin, &NewUser { email: "prescriber@example.org".into(), display_name: "X".into(), role: Role::Nurse })
+        .add_user(
+            &w.admin,
+            &NewUser {
+                email: "prescriber@example.org".into(),
+                display_name: "X".into(),
+                role: Role::Nurse,
+            },
+        )
         .await;
-    assert!(matches!(dup, Err(StoreError::Conflict(ref m)) if m.starts_with("email:")), "{dup:?}");
-    let bad_tz = store.create_clinic(&NewClinic { name: "X".into(), time_zone: "Mars/Olympus".into() }, "test").await;
-    assert!(matches!(bad_tz, Err(StoreError::Invalid { field: "time_zone", .. })));
+    assert!(
+        matches!(dup, Err(StoreError::Conflict(ref m)) if m.starts_with("email:")),
+        "{dup:?}"
+    );
+    let bad_tz = store
+        .create_clinic(
+            &NewClinic {
+                name: "X".into(),
+                time_zone: "Mars/Olympus".into(),
+            },
+            "test",
+        )
+        .await;
+    assert!(matches!(
+        bad_tz,
+        Err(StoreError::Invalid {
+            field: "time_zone",
+            ..
+        })
+    ));
 }
 
 async fn patients_are_kept_per_clinic_and_searchable(store: &dyn Store) {
@@ -89,52 +153,154 @@ async fn patients_are_kept_per_clinic_and_searchable(store: &dyn Store) {
     assert_eq!(store.patient(&w.admin, a.id).await.expect("read"), a);
 
     let explicit = store
-        .create_patient(&w.admin, &NewPatient { mrn: Some("MRN-77".into()), details: details("Mary", "Jackson") })
+        .create_patient(
+            &w.admin,
+            &NewPatient {
+                mrn: Some("MRN-77".into()),
+                details: details("Mary", "Jackson"),
+            },
+        )
         .await
         .expect("explicit mrn");
     assert_eq!(explicit.mrn, "MRN-77");
-    let dup = store.create_patient(&w.admin, &NewPatient { mrn: Some("MRN-77".into()), details: details("X", "Y") }).await;
-    assert!(matches!(dup, Err(StoreError::Conflict(ref m)) if m.starts_with("mrn:")), "{dup:?}");
+    let dup = store
+        .create_patient(
+            &w.admin,
+            &NewPatient {
+                mrn: Some("MRN-77".into()),
+                details: details("X", "Y"),
+            },
+        )
+        .await;
+    assert!(
+        matches!(dup, Err(StoreError::Conflict(ref m)) if m.starts_with("mrn:")),
+        "{dup:?}"
+    );
 
-    let found = store.find_patients(&w.admin, "LOVE", 10).await.expect("search");
+    let found = store
+        .find_patients(&w.admin, "LOVE", 10)
+        .await
+        .expect("search");
     assert_eq!(found.iter().map(|p| p.id).collect::<Vec<_>>(), [a.id]);
-    let by_mrn = store.find_patients(&w.admin, "k000002", 10).await.expect("search");
+    let by_mrn = store
+        .find_patients(&w.admin, "k000002", 10)
+        .await
+        .expect("search");
     assert_eq!(by_mrn.iter().map(|p| p.id).collect::<Vec<_>>(), [b.id]);
-    assert_eq!(store.find_patients(&w.admin, "hopper, gr", 10).await.expect("search").len(), 1);
-    assert!(store.find_patients(&w.admin, "%", 10).await.expect("search").is_empty(), "LIKE wildcards are literal");
+    assert_eq!(
+        store
+            .find_patients(&w.admin, "hopper, gr", 10)
+            .await
+            .expect("search")
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .find_patients(&w.admin, "%", 10)
+            .await
+            .expect("search")
+            .is_empty(),
+        "LIKE wildcards are literal"
+    );
 
     let mut changed = a.details.clone();
     changed.phone = Some("+1 303 555 0100".into());
-    let updated = store.update_patient(&w.admin, a.id, &changed).await.expect("update");
+    let updated = store
+        .update_patient(&w.admin, a.id, &changed)
+        .await
+        .expect("update");
     assert_eq!(updated.details.phone.as_deref(), Some("+1 303 555 0100"));
     assert!(updated.updated_at >= a.updated_at);
 
     // Another clinic sees none of it.
     let other = world(store).await;
     let cross = store.patient(&other.admin, a.id).await;
-    assert!(matches!(cross, Err(StoreError::NotFound { entity: "patient", .. })));
-    assert!(store.find_patients(&other.admin, "a", 50).await.expect("search").is_empty());
-    assert_eq!(patient(store, &other, "Ada", "Lovelace").await.mrn, "K000001", "MRNs count per clinic");
+    assert!(matches!(
+        cross,
+        Err(StoreError::NotFound {
+            entity: "patient",
+            ..
+        })
+    ));
+    assert!(
+        store
+            .find_patients(&other.admin, "a", 50)
+            .await
+            .expect("search")
+            .is_empty()
+    );
+    assert_eq!(
+        patient(store, &other, "Ada", "Lovelace").await.mrn,
+        "K000001",
+        "MRNs count per clinic"
+    );
 }
 
 async fn bad_patient_input_is_refused_and_nothing_is_written(store: &dyn Store) {
     let w = world(store).await;
     let before = audit_count(store, &w).await;
     let mut d = details("  ", "Smith");
-    let e = store.create_patient(&w.admin, &NewPatient { mrn: None, details: d.clone() }).await;
-    assert!(matches!(e, Err(StoreError::Invalid { field: "given_name", .. })), "{e:?}");
+    let e = store
+        .create_patient(
+            &w.admin,
+            &NewPatient {
+                mrn: None,
+                details: d.clone(),
+            },
+        )
+        .await;
+    assert!(
+        matches!(
+            e,
+            Err(StoreError::Invalid {
+                field: "given_name",
+                ..
+            })
+        ),
+        "{e:?}"
+    );
     d.given_name = "Ann".into();
     d.birth_date = date(2999, 1, 1);
-    let e = store.create_patient(&w.admin, &NewPatient { mrn: None, details: d.clone() }).await;
-    assert_eq!(e.map(|_| ()).map_err(|e| e.to_string()), Err("birth_date: is in the future".to_string()));
+    let e = store
+        .create_patient(
+            &w.admin,
+            &NewPatient {
+                mrn: None,
+                details: d.clone(),
+            },
+        )
+        .await;
+    assert_eq!(
+        e.map(|_| ()).map_err(|e| e.to_string()),
+        Err("birth_date: is in the future".to_string())
+    );
     d.birth_date = date(1990, 1, 1);
     d.email = Some("not-an-email".into());
     assert!(matches!(
-        store.create_patient(&w.admin, &NewPatient { mrn: None, details: d }).await,
+        store
+            .create_patient(
+                &w.admin,
+                &NewPatient {
+                    mrn: None,
+                    details: d
+                }
+            )
+            .await,
         Err(StoreError::Invalid { field: "email", .. })
     ));
-    assert!(store.find_patients(&w.admin, "smith", 10).await.expect("search").is_empty());
-    assert_eq!(audit_count(store, &w).await, before + 1, "only the search above was audited");
+    assert!(
+        store
+            .find_patients(&w.admin, "smith", 10)
+            .await
+            .expect("search")
+            .is_empty()
+    );
+    assert_eq!(
+        audit_count(store, &w).await,
+        before + 1,
+        "only the search above was audited"
+    );
     // The refused creations did not use up record numbers.
     assert_eq!(patient(store, &w, "Ann", "Smith").await.mrn, "K000001");
 }
@@ -152,19 +318,35 @@ async fn courses_follow_the_status_machine(store: &dyn Store) {
     assert_eq!(c.status, CourseStatus::Screening);
     assert_eq!(store.course(&w.admin, c.id).await.expect("read"), c);
 
-    let jump = store.change_course_status(&w.admin, c.id, CourseStatus::Active, None).await;
+    let jump = store
+        .change_course_status(&w.admin, c.id, CourseStatus::Active, None)
+        .await;
     assert_eq!(
         jump.map(|_| ()).map_err(|e| e.to_string()),
         Err("course status: cannot move from screening to active; allowed from screening: preparation, discontinued".into())
     );
-    for to in [CourseStatus::Preparation, CourseStatus::Active, CourseStatus::Integration] {
-        let moved = store.change_course_status(&w.admin, c.id, to, None).await.expect("move");
+    for to in [
+        CourseStatus::Preparation,
+        CourseStatus::Active,
+        CourseStatus::Integration,
+    ] {
+        let moved = store
+            .change_course_status(&w.admin, c.id, to, None)
+            .await
+            .expect("move");
         assert_eq!(moved.status, to);
     }
-    let no_reason = store.change_course_status(&w.admin, c.id, CourseStatus::Discontinued, Some(" ")).await;
+    let no_reason = store
+        .change_course_status(&w.admin, c.id, CourseStatus::Discontinued, Some(" "))
+        .await;
     assert!(matches!(no_reason, Err(StoreError::Transition(_))));
     let stopped = store
-        .change_course_status(&w.admin, c.id, CourseStatus::Discontinued, Some("moved out of state"))
+        .change_course_status(
+            &w.admin,
+            c.id,
+            CourseStatus::Discontinued,
+            Some("moved out of state"),
+        )
         .await
         .expect("discontinue");
     assert_eq!(stopped.status_reason.as_deref(), Some("moved out of state"));
@@ -184,24 +366,61 @@ async fn courses_follow_the_status_machine(store: &dyn Store) {
     );
     assert_eq!(history[4].changed_by, Some(w.user));
     let closed = store
-        .add_encounter(&w.admin, &NewEncounter { course_id: c.id, kind: EncounterKind::Dosing, planned_for: None })
+        .add_encounter(
+            &w.admin,
+            &NewEncounter {
+                course_id: c.id,
+                kind: EncounterKind::Dosing,
+                planned_for: None,
+            },
+        )
         .await;
-    assert!(matches!(closed, Err(StoreError::Invalid { field: "course", .. })));
-    assert_eq!(store.courses_of(&w.admin, p.id).await.expect("list").len(), 1);
+    assert!(matches!(
+        closed,
+        Err(StoreError::Invalid {
+            field: "course",
+            ..
+        })
+    ));
+    assert_eq!(
+        store.courses_of(&w.admin, p.id).await.expect("list").len(),
+        1
+    );
 }
 
 async fn encounters_are_numbered_per_kind(store: &dyn Store) {
     let w = world(store).await;
     let p = patient(store, &w, "Ada", "Lovelace").await;
     let c = store
-        .open_course(&w.admin, &NewCourse { patient_id: p.id, indication: Indication::Trd, planned_route: None, protocol: "kap-6".into() })
+        .open_course(
+            &w.admin,
+            &NewCourse {
+                patient_id: p.id,
+                indication: Indication::Trd,
+                planned_route: None,
+                protocol: "kap-6".into(),
+            },
+        )
         .await
         .expect("open");
     let when = Timestamp::from_second(1_800_000_000).expect("valid");
     let mut seqs = Vec::new();
-    for kind in [EncounterKind::Preparation, EncounterKind::Dosing, EncounterKind::Dosing, EncounterKind::Integration, EncounterKind::Dosing] {
+    for kind in [
+        EncounterKind::Preparation,
+        EncounterKind::Dosing,
+        EncounterKind::Dosing,
+        EncounterKind::Integration,
+        EncounterKind::Dosing,
+    ] {
         let e = store
-            .add_encounter(&w.admin, &NewEncounter { course_id: c.id, kind, planned_for: Some(when) })
+            .add_encounter(
+                &w.admin,
+                &NewEncounter {
+                    course_id: c.id,
+                    kind,
+                    planned_for: Some(when),
+                },
+            )
             .await
             .expect("encounter");
         assert_eq!(e.planned_for, Some(when));
@@ -217,18 +436,33 @@ async fn encounters_are_numbered_per_kind(store: &dyn Store) {
             (EncounterKind::Dosing, 3),
         ]
     );
-    assert_eq!(store.encounters(&w.admin, c.id).await.expect("list").len(), 5);
+    assert_eq!(
+        store.encounters(&w.admin, c.id).await.expect("list").len(),
+        5
+    );
 }
 
 async fn assessments_keep_every_answer_and_raise_alerts(store: &dyn Store) {
     let w = world(store).await;
     let p = patient(store, &w, "Ada", "Lovelace").await;
     let c = store
-        .open_course(&w.admin, &NewCourse { patient_id: p.id, indication: Indication::Mdd, planned_route: None, protocol: "kap-6".into() })
+        .open_course(
+            &w.admin,
+            &NewCourse {
+                patient_id: p.id,
+                indication: Indication::Mdd,
+                planned_route: None,
+                protocol: "kap-6".into(),
+            },
+        )
         .await
         .expect("open");
     let at = Timestamp::from_microsecond(1_790_000_000_123_456).expect("valid");
-    let portal = AuditContext { clinic_id: w.clinic.id, actor: Actor::Patient(p.id), origin: "203.0.113.9".into() };
+    let portal = AuditContext {
+        clinic_id: w.clinic.id,
+        actor: Actor::Patient(p.id),
+        origin: "203.0.113.9".into(),
+    };
 
     // Incomplete PHQ-9 with item 9 positive: no total, but the flag and its alert stand.
     let rec = store
@@ -246,7 +480,21 @@ async fn assessments_keep_every_answer_and_raise_alerts(store: &dyn Store) {
         .await
         .expect("record");
     let a = &rec.assessment;
-    assert_eq!(a.answers, vec![Some(2), None, Some(1), Some(3), Some(0), Some(0), Some(0), Some(0), Some(2), None]);
+    assert_eq!(
+        a.answers,
+        vec![
+            Some(2),
+            None,
+            Some(1),
+            Some(3),
+            Some(0),
+            Some(0),
+            Some(0),
+            Some(0),
+            Some(2),
+            None
+        ]
+    );
     assert!(!a.complete);
     assert_eq!((a.total, a.severity.clone()), (None, None));
     assert_eq!(a.flags, ["phq9_item9"]);
@@ -272,9 +520,17 @@ async fn assessments_keep_every_answer_and_raise_alerts(store: &dyn Store) {
     assert_eq!(pcl.assessment.total, Some(73.0));
     assert_eq!(
         pcl.assessment.subscales,
-        Some(vec![("B".into(), 20), ("C".into(), 1), ("D".into(), 28), ("E".into(), 24)])
+        Some(vec![
+            ("B".into(), 20),
+            ("C".into(), 1),
+            ("D".into(), 28),
+            ("E".into(), 24)
+        ])
     );
-    assert_eq!(pcl.assessment.interpretation, serde_json::json!({ "provisional_ptsd": false }));
+    assert_eq!(
+        pcl.assessment.interpretation,
+        serde_json::json!({ "provisional_ptsd": false })
+    );
     assert!(pcl.alerts.is_empty());
 
     // ASQ acute positive raises both of its alerting flags.
@@ -293,13 +549,25 @@ async fn assessments_keep_every_answer_and_raise_alerts(store: &dyn Store) {
         .await
         .expect("record");
     assert_eq!(asq.assessment.rater, "self");
-    assert_eq!(asq.assessment.interpretation, serde_json::json!({ "risk": "acute_positive" }));
-    assert_eq!(asq.alerts.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>(), ["asq_positive", "asq_acute"]);
+    assert_eq!(
+        asq.assessment.interpretation,
+        serde_json::json!({ "risk": "acute_positive" })
+    );
+    assert_eq!(
+        asq.alerts
+            .iter()
+            .map(|a| a.kind.as_str())
+            .collect::<Vec<_>>(),
+        ["asq_positive", "asq_acute"]
+    );
 
     let stored = store.assessments_of(&w.admin, p.id).await.expect("list");
     assert_eq!(stored.len(), 3);
     assert!(stored.contains(&rec.assessment) && stored.contains(&pcl.assessment));
-    assert_eq!(store.alerts_of(&w.admin, p.id).await.expect("alerts").len(), 3);
+    assert_eq!(
+        store.alerts_of(&w.admin, p.id).await.expect("alerts").len(),
+        3
+    );
 }
 
 async fn a_refused_assessment_writes_nothing(store: &dyn Store) {
@@ -307,7 +575,15 @@ async fn a_refused_assessment_writes_nothing(store: &dyn Store) {
     let p = patient(store, &w, "Ada", "Lovelace").await;
     let q = patient(store, &w, "Grace", "Hopper").await;
     let c = store
-        .open_course(&w.admin, &NewCourse { patient_id: q.id, indication: Indication::Gad, planned_route: None, protocol: "kap-6".into() })
+        .open_course(
+            &w.admin,
+            &NewCourse {
+                patient_id: q.id,
+                indication: Indication::Gad,
+                planned_route: None,
+                protocol: "kap-6".into(),
+            },
+        )
         .await
         .expect("open");
     let before = audit_count(store, &w).await;
@@ -324,10 +600,36 @@ async fn a_refused_assessment_writes_nothing(store: &dyn Store) {
             },
         )
         .await;
-    assert!(matches!(e, Err(StoreError::Invalid { field: "course_id", .. })), "{e:?}");
-    assert_eq!(audit_count(store, &w).await, before, "no audit event for a refused write");
-    assert!(store.open_alerts(&w.admin).await.expect("alerts").is_empty(), "no alert from a refused write");
-    assert!(store.assessments_of(&w.admin, p.id).await.expect("list").is_empty());
+    assert!(
+        matches!(
+            e,
+            Err(StoreError::Invalid {
+                field: "course_id",
+                ..
+            })
+        ),
+        "{e:?}"
+    );
+    assert_eq!(
+        audit_count(store, &w).await,
+        before,
+        "no audit event for a refused write"
+    );
+    assert!(
+        store
+            .open_alerts(&w.admin)
+            .await
+            .expect("alerts")
+            .is_empty(),
+        "no alert from a refused write"
+    );
+    assert!(
+        store
+            .assessments_of(&w.admin, p.id)
+            .await
+            .expect("list")
+            .is_empty()
+    );
 }
 
 async fn alerts_close_only_with_a_named_clinician_and_a_note(store: &dyn Store) {
@@ -351,26 +653,42 @@ async fn alerts_close_only_with_a_named_clinician_and_a_note(store: &dyn Store) 
     let open = store.open_alerts(&w.admin).await.expect("open");
     assert_eq!(open.iter().map(|a| a.id).collect::<Vec<_>>(), [alert.id]);
 
-    let system = AuditContext { clinic_id: w.clinic.id, actor: Actor::System, origin: "cli".into() };
+    let system = AuditContext {
+        clinic_id: w.clinic.id,
+        actor: Actor::System,
+        origin: "cli".into(),
+    };
     assert!(matches!(
         store.acknowledge_alert(&system, alert.id, "done").await,
         Err(StoreError::Invalid { field: "actor", .. })
     ));
     assert!(matches!(
         store.acknowledge_alert(&w.admin, alert.id, "   ").await,
-        Err(StoreError::Invalid { field: "action_note", .. })
+        Err(StoreError::Invalid {
+            field: "action_note",
+            ..
+        })
     ));
     let closed = store
-        .acknowledge_alert(&w.admin, alert.id, "Called patient; safety plan reviewed; no current intent.")
+        .acknowledge_alert(
+            &w.admin,
+            alert.id,
+            "Called patient; safety plan reviewed; no current intent.",
+        )
         .await
         .expect("ack");
     assert_eq!(closed.acknowledged_by, Some(w.user));
     assert!(closed.acknowledged_at.is_some());
-    assert!(matches!(store.acknowledge_alert(&w.admin, alert.id, "again").await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.acknowledge_alert(&w.admin, alert.id, "again").await,
+        Err(StoreError::Conflict(_))
+    ));
     assert!(store.open_alerts(&w.admin).await.expect("open").is_empty());
     let other = world(store).await;
     assert!(matches!(
-        store.acknowledge_alert(&other.admin, alert.id, "not mine").await,
+        store
+            .acknowledge_alert(&other.admin, alert.id, "not mine")
+            .await,
         Err(StoreError::NotFound { .. })
     ));
 }
@@ -381,18 +699,45 @@ async fn every_read_and_write_is_audited_in_an_intact_chain(store: &dyn Store) {
     store.patient(&w.admin, p.id).await.expect("read");
     store.patient(&w.admin, p.id).await.expect("read again");
     let events = store
-        .audit_events(w.clinic.id, &AuditFilter { patient_id: Some(p.id), limit: 100, ..Default::default() })
+        .audit_events(
+            w.clinic.id,
+            &AuditFilter {
+                patient_id: Some(p.id),
+                limit: 100,
+                ..Default::default()
+            },
+        )
         .await
         .expect("events");
     let actions: Vec<_> = events.iter().rev().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["patient.create", "patient.read", "patient.read"]);
-    assert!(events.iter().all(|e| e.actor_id == Some(w.user.0) && e.origin == "127.0.0.1"));
-    let all = store.audit_events(w.clinic.id, &AuditFilter { limit: 100, ..Default::default() }).await.expect("all");
+    assert!(
+        events
+            .iter()
+            .all(|e| e.actor_id == Some(w.user.0) && e.origin == "127.0.0.1")
+    );
+    let all = store
+        .audit_events(
+            w.clinic.id,
+            &AuditFilter {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("all");
     let seqs: Vec<i64> = all.iter().rev().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=all.len() as i64).collect::<Vec<_>>());
     assert_eq!(all.last().map(|e| e.action.as_str()), Some("clinic.create"));
     let by_actor = store
-        .audit_events(w.clinic.id, &AuditFilter { actor_id: Some(w.user.0), limit: 100, ..Default::default() })
+        .audit_events(
+            w.clinic.id,
+            &AuditFilter {
+                actor_id: Some(w.user.0),
+                limit: 100,
+                ..Default::default()
+            },
+        )
         .await
         .expect("by actor");
     assert_eq!(by_actor.len(), 3);
@@ -409,7 +754,16 @@ async fn concurrent_writers_never_fork_the_chain(store: &dyn Store) {
         let w = &w;
         async move {
             if i % 3 == 0 {
-                store.create_patient(&w.admin, &NewPatient { mrn: None, details: details("P", &format!("N{i}")) }).await.map(|_| ())
+                store
+                    .create_patient(
+                        &w.admin,
+                        &NewPatient {
+                            mrn: None,
+                            details: details("P", &format!("N{i}")),
+                        },
+                    )
+                    .await
+                    .map(|_| ())
             } else {
                 store.patient(&w.admin, p.id).await.map(|_| ())
             }
