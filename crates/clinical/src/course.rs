@@ -146,13 +146,13 @@ mod tests {
 
     #[test]
     fn skipping_or_going_back_is_refused_with_the_allowed_moves() {
-        let e = Screening.transition(Active, None).unwrap_err();
+        let e = Screening.transition(Active, None).expect_err("refused");
         assert_eq!(
             e.to_string(),
             "course status: cannot move from screening to active; allowed from screening: preparation, discontinued"
         );
         assert!(Active.transition(Preparation, None).is_err());
-        let closed = Completed.transition(FollowUp, None).unwrap_err();
+        let closed = Completed.transition(FollowUp, None).expect_err("refused");
         assert!(
             closed
                 .to_string()

@@ -124,7 +124,7 @@ mod tests {
         for r in Role::ALL {
             assert_eq!(Role::parse(r.as_str()), Ok(*r));
         }
-        let e = Role::parse("doctor").unwrap_err();
+        let e = Role::parse("doctor").expect_err("refused");
         assert_eq!(
             e.to_string(),
             "role: 'doctor' is not allowed; allowed values: admin, prescriber, therapist, nurse, researcher"

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs kapstone's whole test suite, against SQLite and against PostgreSQL.
+# On a fresh Debian machine it installs and starts what the tests need first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+PG_USER=kapstone
+PG_PASS=kapstone
+PG_PORT="${KAPSTONE_TEST_PG_PORT:-5432}"
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+start_postgres() {
+  if ! command -v pg_lsclusters >/dev/null 2>&1 || [ -z "$(pg_lsclusters -h 2>/dev/null)" ]; then
+    echo "== installing PostgreSQL"
+    apt_install postgresql
+  fi
+  # Start the first cluster Debian knows about (15 on bookworm).
+  read -r version cluster port status _ < <(pg_lsclusters -h | head -n 1)
+  if [ "$status" != "online" ]; then
+    echo "== starting PostgreSQL $version/$cluster"
+    as_root pg_ctlcluster "$version" "$cluster" start
+  fi
+  PG_PORT="$port"
+  for _ in $(seq 1 30); do
+    if as_root runuser -u postgres -- psql -p "$PG_PORT" -Atqc 'SELECT 1' >/dev/null 2>&1; then break; fi
+    sleep 1
+  done
+  as_root runuser -u postgres -- psql -p "$PG_PORT" -v ON_ERROR_STOP=1 -qc "
+    DO \$\$ BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER') THEN
+        CREATE ROLE $PG_USER LOGIN CREATEDB PASSWORD '$PG_PASS';
+      END IF;
+    END \$\$;" >/dev/null
+  # Databases left behind by earlier runs (each test creates its own).
+  as_root runuser -u postgres -- psql -p "$PG_PORT" -Atqc \
+    "SELECT datname FROM pg_database WHERE datname LIKE 'kapstone_test_%'" |
+    while read -r db; do
+      as_root runuser -u postgres -- psql -p "$PG_PORT" -qc "DROP DATABASE IF EXISTS $db" >/dev/null
+    done
+}
+
+if [ -z "${KAPSTONE_TEST_PG_URL:-}" ]; then
+  start_postgres
+  export KAPSTONE_TEST_PG_URL="postgres://$PG_USER:$PG_PASS@127.0.0.1:$PG_PORT/postgres"
+fi
+
+echo "== test suite (SQLite and PostgreSQL at ${KAPSTONE_TEST_PG_URL%%:*}://…:$PG_PORT)"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi
