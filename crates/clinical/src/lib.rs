@@ -4,4 +4,5 @@
 
 pub mod course;
 pub mod instrument;
+pub mod protocol;
 pub mod vocab;

@@ -305,6 +305,147 @@ macro_rules! impl_store {
             }
         }
 
+        /// Stores a response, its alerts and their audit events inside the caller's transaction.
+        async fn insert_assessment(tx: &mut Tx, ctx: &AuditContext, new: &NewAssessment) -> Result<RecordedAssessment> {
+            let time_point = new.time_point.trim();
+            if time_point.is_empty() || time_point.len() > 64 {
+                return Err(StoreError::invalid("time_point", "must be a short label such as baseline, pre_dose_2 or month_3"));
+            }
+            $store::patient_in(tx, ctx, new.patient_id).await?;
+            if let Some(course_id) = new.course_id {
+                let course = $store::course_in(tx, ctx, course_id).await?;
+                if course.patient_id != new.patient_id {
+                    return Err(StoreError::invalid("course_id", "belongs to another patient"));
+                }
+            }
+            if let Some(enc) = new.encounter_id {
+                let row = sqlx::query("SELECT patient_id FROM encounter WHERE clinic_id = $1 AND id = $2")
+                    .bind(ctx.clinic_id.0)
+                    .bind(enc.0)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("encounter", enc))?;
+                if row.try_get::<Uuid, _>("patient_id")? != new.patient_id.0 {
+                    return Err(StoreError::invalid("encounter_id", "belongs to another patient"));
+                }
+            }
+            let score = new.response.score();
+            let interpretation = {
+                let mut m = serde_json::Map::new();
+                if let Some(sp) = score.screen_positive {
+                    m.insert("screen_positive".into(), serde_json::json!(sp));
+                }
+                if let Some((key, met)) = &score.provisional {
+                    m.insert(key.clone(), serde_json::json!(met));
+                }
+                if let Some(risk) = &score.risk {
+                    m.insert("risk".into(), serde_json::json!(risk));
+                }
+                serde_json::Value::Object(m)
+            };
+            let a = Assessment {
+                id: AssessmentId::new(),
+                clinic_id: ctx.clinic_id,
+                patient_id: new.patient_id,
+                course_id: new.course_id,
+                encounter_id: new.encounter_id,
+                instrument: score.instrument.clone(),
+                instrument_version: score.version.clone(),
+                answers: new.response.answers().values().to_vec(),
+                complete: score.complete,
+                total: score.total.map(|t| t.value()),
+                severity: score.severity.as_ref().map(|b| b.id.clone()),
+                subscales: score.subscales.clone(),
+                flags: score.flags.iter().map(|f| f.id.clone()).collect(),
+                interpretation,
+                time_point: time_point.to_string(),
+                rater: new.response.rater().as_str().to_string(),
+                administered_at: new.administered_at,
+                recorded_at: now(),
+            };
+            let subscales_json = a
+                .subscales
+                .as_ref()
+                .map(|s| serde_json::to_string(s))
+                .transpose()
+                .map_err(|e| corrupt("subscales", e))?;
+            sqlx::query(
+                "INSERT INTO assessment (clinic_id, id, patient_id, course_id, encounter_id, instrument, \
+                 instrument_version, rater, answers, complete, total, severity, subscales, flags, \
+                 interpretation, time_point, administered_at, recorded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+            )
+            .bind(a.clinic_id.0)
+            .bind(a.id.0)
+            .bind(a.patient_id.0)
+            .bind(a.course_id.map(|c| c.0))
+            .bind(a.encounter_id.map(|e| e.0))
+            .bind(&a.instrument)
+            .bind(&a.instrument_version)
+            .bind(&a.rater)
+            .bind(serde_json::to_string(&a.answers).map_err(|e| corrupt("answers", e))?)
+            .bind(a.complete)
+            .bind(a.total)
+            .bind(&a.severity)
+            .bind(subscales_json)
+            .bind(serde_json::to_string(&a.flags).map_err(|e| corrupt("flags", e))?)
+            .bind(a.interpretation.to_string())
+            .bind(&a.time_point)
+            .bind(Ts(a.administered_at))
+            .bind(Ts(a.recorded_at))
+            .execute(&mut **tx)
+            .await?;
+            append_audit(tx, ctx, Entry {
+                action: "assessment.record",
+                patient: Some(a.patient_id),
+                entity: "assessment",
+                entity_id: Some(a.id.0),
+                detail: serde_json::json!({ "instrument": a.instrument, "complete": a.complete, "flags": a.flags }),
+            })
+            .await?;
+            let mut alerts = Vec::new();
+            for flag in score.flags.iter().filter(|f| f.alert) {
+                let alert = Alert {
+                    id: AlertId::new(),
+                    clinic_id: ctx.clinic_id,
+                    patient_id: a.patient_id,
+                    course_id: a.course_id,
+                    assessment_id: Some(a.id),
+                    kind: flag.id.clone(),
+                    message: flag.label.clone(),
+                    raised_at: a.recorded_at,
+                    acknowledged_at: None,
+                    acknowledged_by: None,
+                    action_note: None,
+                };
+                sqlx::query(
+                    "INSERT INTO alert (clinic_id, id, patient_id, course_id, assessment_id, kind, message, \
+                     raised_at, acknowledged_at, acknowledged_by, action_note) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, NULL)",
+                )
+                .bind(alert.clinic_id.0)
+                .bind(alert.id.0)
+                .bind(alert.patient_id.0)
+                .bind(alert.course_id.map(|c| c.0))
+                .bind(alert.assessment_id.map(|x| x.0))
+                .bind(&alert.kind)
+                .bind(&alert.message)
+                .bind(Ts(alert.raised_at))
+                .execute(&mut **tx)
+                .await?;
+                append_audit(tx, ctx, Entry {
+                    action: "alert.raise",
+                    patient: Some(alert.patient_id),
+                    entity: "alert",
+                    entity_id: Some(alert.id.0),
+                    detail: serde_json::json!({ "kind": alert.kind }),
+                })
+                .await?;
+                alerts.push(alert);
+            }
+                Ok(RecordedAssessment { assessment: a, alerts })
+        }
+
         impl $store {
             async fn tx(&self) -> Result<Tx> {
                 Ok(self.pool.begin_with($begin).await?)
@@ -602,6 +743,7 @@ macro_rules! impl_store {
             async fn find_patients(
                 &self,
                 ctx: &AuditContext,
+                scope: Scope,
                 query: &str,
                 limit: i64,
             ) -> Result<Vec<Patient>> {
@@ -618,11 +760,15 @@ macro_rules! impl_store {
                      (LOWER(given_name || ' ' || family_name) LIKE $2 ESCAPE '\\' \
                       OR LOWER(family_name || ', ' || given_name) LIKE $2 ESCAPE '\\' \
                       OR LOWER(mrn) LIKE $2 ESCAPE '\\') \
+                     AND ($4 IS NULL OR id IN (SELECT ctp.patient_id FROM care_team_patient ctp \
+                          JOIN care_team_member m ON m.clinic_id = ctp.clinic_id AND m.team_id = ctp.team_id \
+                          WHERE ctp.clinic_id = $1 AND m.user_id = $4)) \
                      ORDER BY family_name, given_name, id LIMIT $3",
                 )
                 .bind(ctx.clinic_id.0)
                 .bind(&pattern)
                 .bind(limit.clamp(1, 500))
+                .bind(scope.user())
                 .fetch_all(&mut *tx)
                 .await?;
                 let found = rows.iter().map(patient_from).collect::<Result<Vec<_>>>()?;
@@ -678,12 +824,65 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 self.record_status_change(&mut tx, ctx, course.id, None, course.status, None, course.opened_at).await?;
+                let tz: String = sqlx::query_scalar("SELECT time_zone FROM clinic WHERE clinic_id = $1")
+                    .bind(ctx.clinic_id.0)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let tz = jiff::tz::TimeZone::get(&tz).map_err(|e| corrupt("time_zone", e))?;
+                let mut sequence: std::collections::HashMap<EncounterKind, i64> = Default::default();
+                for planned in &new.plan.encounters {
+                    let seq = sequence.entry(planned.kind).or_insert(0);
+                    *seq += 1;
+                    // Planned for 09:00 clinic time; the clinician moves it when booking.
+                    let at = planned
+                        .date
+                        .at(9, 0, 0, 0)
+                        .to_zoned(tz.clone())
+                        .map_err(|e| corrupt("planned_for", e))?
+                        .timestamp();
+                    sqlx::query(
+                        "INSERT INTO encounter (clinic_id, id, patient_id, course_id, kind, status, sequence, \
+                         planned_for, occurred_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
+                    )
+                    .bind(ctx.clinic_id.0)
+                    .bind(Uuid::now_v7())
+                    .bind(course.patient_id.0)
+                    .bind(course.id.0)
+                    .bind(planned.kind.as_str())
+                    .bind(EncounterStatus::Planned.as_str())
+                    .bind(*seq)
+                    .bind(Ts(at))
+                    .bind(Ts(course.opened_at))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for due in &new.plan.assessments {
+                    sqlx::query(
+                        "INSERT INTO assessment_due (clinic_id, id, patient_id, course_id, instrument, time_point, \
+                         due_on, window_days, assessment_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+                    )
+                    .bind(ctx.clinic_id.0)
+                    .bind(Uuid::now_v7())
+                    .bind(course.patient_id.0)
+                    .bind(course.id.0)
+                    .bind(due.instrument)
+                    .bind(&due.time_point)
+                    .bind(jiff_sqlx::ToSqlx::to_sqlx(due.due_on))
+                    .bind(due.window_days)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 append_audit(&mut tx, ctx, Entry {
                     action: "course.open",
                     patient: Some(course.patient_id),
                     entity: "course",
                     entity_id: Some(course.id.0),
-                    detail: serde_json::json!({ "indication": course.indication.as_str(), "protocol": course.protocol }),
+                    detail: serde_json::json!({
+                        "indication": course.indication.as_str(),
+                        "protocol": course.protocol,
+                        "planned_encounters": new.plan.encounters.len(),
+                        "scheduled_assessments": new.plan.assessments.len(),
+                    }),
                 })
                 .await?;
                 tx.commit().await?;
@@ -917,145 +1116,10 @@ macro_rules! impl_store {
                 ctx: &AuditContext,
                 new: &NewAssessment,
             ) -> Result<RecordedAssessment> {
-                let time_point = new.time_point.trim();
-                if time_point.is_empty() || time_point.len() > 64 {
-                    return Err(StoreError::invalid("time_point", "must be a short label such as baseline, pre_dose_2 or month_3"));
-                }
                 let mut tx = self.tx().await?;
-                Self::patient_in(&mut tx, ctx, new.patient_id).await?;
-                if let Some(course_id) = new.course_id {
-                    let course = Self::course_in(&mut tx, ctx, course_id).await?;
-                    if course.patient_id != new.patient_id {
-                        return Err(StoreError::invalid("course_id", "belongs to another patient"));
-                    }
-                }
-                if let Some(enc) = new.encounter_id {
-                    let row = sqlx::query("SELECT patient_id FROM encounter WHERE clinic_id = $1 AND id = $2")
-                        .bind(ctx.clinic_id.0)
-                        .bind(enc.0)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .ok_or_else(|| StoreError::not_found("encounter", enc))?;
-                    if row.try_get::<Uuid, _>("patient_id")? != new.patient_id.0 {
-                        return Err(StoreError::invalid("encounter_id", "belongs to another patient"));
-                    }
-                }
-                let score = new.response.score();
-                let interpretation = {
-                    let mut m = serde_json::Map::new();
-                    if let Some(sp) = score.screen_positive {
-                        m.insert("screen_positive".into(), serde_json::json!(sp));
-                    }
-                    if let Some((key, met)) = &score.provisional {
-                        m.insert(key.clone(), serde_json::json!(met));
-                    }
-                    if let Some(risk) = &score.risk {
-                        m.insert("risk".into(), serde_json::json!(risk));
-                    }
-                    serde_json::Value::Object(m)
-                };
-                let a = Assessment {
-                    id: AssessmentId::new(),
-                    clinic_id: ctx.clinic_id,
-                    patient_id: new.patient_id,
-                    course_id: new.course_id,
-                    encounter_id: new.encounter_id,
-                    instrument: score.instrument.clone(),
-                    instrument_version: score.version.clone(),
-                    answers: new.response.answers().values().to_vec(),
-                    complete: score.complete,
-                    total: score.total.map(|t| t.value()),
-                    severity: score.severity.as_ref().map(|b| b.id.clone()),
-                    subscales: score.subscales.clone(),
-                    flags: score.flags.iter().map(|f| f.id.clone()).collect(),
-                    interpretation,
-                    time_point: time_point.to_string(),
-                    rater: new.response.rater().as_str().to_string(),
-                    administered_at: new.administered_at,
-                    recorded_at: now(),
-                };
-                let subscales_json = a
-                    .subscales
-                    .as_ref()
-                    .map(|s| serde_json::to_string(s))
-                    .transpose()
-                    .map_err(|e| corrupt("subscales", e))?;
-                sqlx::query(
-                    "INSERT INTO assessment (clinic_id, id, patient_id, course_id, encounter_id, instrument, \
-                     instrument_version, rater, answers, complete, total, severity, subscales, flags, \
-                     interpretation, time_point, administered_at, recorded_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-                )
-                .bind(a.clinic_id.0)
-                .bind(a.id.0)
-                .bind(a.patient_id.0)
-                .bind(a.course_id.map(|c| c.0))
-                .bind(a.encounter_id.map(|e| e.0))
-                .bind(&a.instrument)
-                .bind(&a.instrument_version)
-                .bind(&a.rater)
-                .bind(serde_json::to_string(&a.answers).map_err(|e| corrupt("answers", e))?)
-                .bind(a.complete)
-                .bind(a.total)
-                .bind(&a.severity)
-                .bind(subscales_json)
-                .bind(serde_json::to_string(&a.flags).map_err(|e| corrupt("flags", e))?)
-                .bind(a.interpretation.to_string())
-                .bind(&a.time_point)
-                .bind(Ts(a.administered_at))
-                .bind(Ts(a.recorded_at))
-                .execute(&mut *tx)
-                .await?;
-                append_audit(&mut tx, ctx, Entry {
-                    action: "assessment.record",
-                    patient: Some(a.patient_id),
-                    entity: "assessment",
-                    entity_id: Some(a.id.0),
-                    detail: serde_json::json!({ "instrument": a.instrument, "complete": a.complete, "flags": a.flags }),
-                })
-                .await?;
-                let mut alerts = Vec::new();
-                for flag in score.flags.iter().filter(|f| f.alert) {
-                    let alert = Alert {
-                        id: AlertId::new(),
-                        clinic_id: ctx.clinic_id,
-                        patient_id: a.patient_id,
-                        course_id: a.course_id,
-                        assessment_id: Some(a.id),
-                        kind: flag.id.clone(),
-                        message: flag.label.clone(),
-                        raised_at: a.recorded_at,
-                        acknowledged_at: None,
-                        acknowledged_by: None,
-                        action_note: None,
-                    };
-                    sqlx::query(
-                        "INSERT INTO alert (clinic_id, id, patient_id, course_id, assessment_id, kind, message, \
-                         raised_at, acknowledged_at, acknowledged_by, action_note) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, NULL)",
-                    )
-                    .bind(alert.clinic_id.0)
-                    .bind(alert.id.0)
-                    .bind(alert.patient_id.0)
-                    .bind(alert.course_id.map(|c| c.0))
-                    .bind(alert.assessment_id.map(|x| x.0))
-                    .bind(&alert.kind)
-                    .bind(&alert.message)
-                    .bind(Ts(alert.raised_at))
-                    .execute(&mut *tx)
-                    .await?;
-                    append_audit(&mut tx, ctx, Entry {
-                        action: "alert.raise",
-                        patient: Some(alert.patient_id),
-                        entity: "alert",
-                        entity_id: Some(alert.id.0),
-                        detail: serde_json::json!({ "kind": alert.kind }),
-                    })
-                    .await?;
-                    alerts.push(alert);
-                }
+                let recorded = insert_assessment(&mut tx, ctx, new).await?;
                 tx.commit().await?;
-                Ok(RecordedAssessment { assessment: a, alerts })
+                Ok(recorded)
             }
 
             async fn assessments_of(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Assessment>> {
@@ -1084,12 +1148,17 @@ macro_rules! impl_store {
 
         #[async_trait]
         impl AlertStore for $store {
-            async fn open_alerts(&self, ctx: &AuditContext) -> Result<Vec<Alert>> {
+            async fn open_alerts(&self, ctx: &AuditContext, scope: Scope) -> Result<Vec<Alert>> {
                 let mut tx = self.tx().await?;
                 let rows = sqlx::query(
-                    "SELECT * FROM alert WHERE clinic_id = $1 AND acknowledged_at IS NULL ORDER BY raised_at, id",
+                    "SELECT * FROM alert WHERE clinic_id = $1 AND acknowledged_at IS NULL \
+                     AND ($2 IS NULL OR patient_id IN (SELECT ctp.patient_id FROM care_team_patient ctp \
+                          JOIN care_team_member m ON m.clinic_id = ctp.clinic_id AND m.team_id = ctp.team_id \
+                          WHERE ctp.clinic_id = $1 AND m.user_id = $2)) \
+                     ORDER BY raised_at, id",
                 )
                 .bind(ctx.clinic_id.0)
+                .bind(scope.user())
                 .fetch_all(&mut *tx)
                 .await?;
                 let list = rows.iter().map(alert_from).collect::<Result<Vec<_>>>()?;

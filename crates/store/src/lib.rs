@@ -4,6 +4,7 @@
 
 pub mod audit;
 mod backend;
+mod backend_access;
 pub mod error;
 pub mod model;
 pub mod postgres;

@@ -49,7 +49,11 @@ id_type!(
     EncounterId,
     AssessmentId,
     AlertId,
-    AuditEventId
+    AuditEventId,
+    CareTeamId,
+    SessionId,
+    DueId,
+    PortalLinkId
 );
 
 /// Now, truncated to the microsecond: both backends keep microseconds, and the audit hash must
@@ -158,6 +162,8 @@ pub struct NewCourse {
     pub indication: Indication,
     pub planned_route: Option<Route>,
     pub protocol: String,
+    /// Planned encounters and assessment schedule, written with the course.
+    pub plan: kapstone_clinical::protocol::CoursePlan,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,4 +321,132 @@ pub struct AuditFilter {
     pub patient_id: Option<PatientId>,
     pub actor_id: Option<Uuid>,
     pub limit: i64,
+}
+
+/// Which patients a staff member may see in lists: the whole clinic, or their care teams' patients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Clinic,
+    CareTeamsOf(UserId),
+}
+
+impl Scope {
+    pub(crate) fn user(self) -> Option<uuid::Uuid> {
+        match self {
+            Scope::Clinic => None,
+            Scope::CareTeamsOf(u) => Some(u.0),
+        }
+    }
+}
+
+/// Clinic settings a clinic admin controls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClinicSettings {
+    pub address: String,
+    pub phone: String,
+    /// Shown to a patient whose answers raised a safety flag, e.g. `988`.
+    pub crisis_line: String,
+    pub crisis_text: String,
+    /// Only when true may the portal say that someone reads answers as they arrive.
+    pub answers_monitored_live: bool,
+    pub alert_overdue_minutes: i64,
+    pub portal_link_days: i64,
+    pub idle_timeout_minutes: i64,
+    pub absolute_timeout_hours: i64,
+    /// Roles allowed to sign in without a second factor (empty by default: MFA for everyone).
+    pub mfa_exempt_roles: Vec<Role>,
+}
+
+impl Default for ClinicSettings {
+    fn default() -> Self {
+        ClinicSettings {
+            address: String::new(),
+            phone: String::new(),
+            crisis_line: "988".into(),
+            crisis_text: "If you are thinking about suicide or are in crisis, call or text 988 \
+                          (Suicide & Crisis Lifeline, US) now, or call 911 or go to the nearest \
+                          emergency department if you are in danger."
+                .into(),
+            answers_monitored_live: false,
+            alert_overdue_minutes: 240,
+            portal_link_days: 7,
+            idle_timeout_minutes: 15,
+            absolute_timeout_hours: 12,
+            mfa_exempt_roles: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CareTeam {
+    pub id: CareTeamId,
+    pub clinic_id: ClinicId,
+    pub name: String,
+}
+
+/// A staff member's sign-in secrets. Only hashes and the TOTP seed are stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub clinic_id: ClinicId,
+    pub user_id: UserId,
+    pub password_hash: Option<String>,
+    pub totp_secret: Option<String>,
+    pub totp_confirmed: bool,
+    /// The last TOTP time step accepted, so a code cannot be replayed.
+    pub totp_last_step: Option<i64>,
+    pub failed_attempts: i64,
+    pub locked_until: Option<Timestamp>,
+    /// Changes whenever credentials change; sessions carrying an old stamp are void.
+    pub security_stamp: String,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("user_id", &self.user_id)
+            .field("totp_confirmed", &self.totp_confirmed)
+            .field("failed_attempts", &self.failed_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A signed-in (or half-signed-in, before MFA) staff session, found by the hash of its cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffSession {
+    pub id: SessionId,
+    pub clinic_id: ClinicId,
+    pub user_id: UserId,
+    pub mfa_verified: bool,
+    pub csrf_token: String,
+    pub security_stamp: String,
+    pub origin: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// One scheduled assessment of a course.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub id: DueId,
+    pub clinic_id: ClinicId,
+    pub patient_id: PatientId,
+    pub course_id: CourseId,
+    pub instrument: String,
+    pub time_point: String,
+    pub due_on: jiff::civil::Date,
+    pub window_days: i64,
+    pub assessment_id: Option<AssessmentId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalLink {
+    pub id: PortalLinkId,
+    pub clinic_id: ClinicId,
+    pub patient_id: PatientId,
+    pub due_id: DueId,
+    pub created_by: Option<UserId>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
 }

@@ -27,6 +27,7 @@ impl PgStore {
 }
 
 crate::backend::impl_store!(PgStore, sqlx::Postgres, "BEGIN");
+crate::backend_access::impl_access!(PgStore);
 
 #[async_trait]
 impl Store for PgStore {

@@ -33,6 +33,7 @@ impl SqliteStore {
 }
 
 crate::backend::impl_store!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");
+crate::backend_access::impl_access!(SqliteStore);
 
 #[async_trait]
 impl Store for SqliteStore {

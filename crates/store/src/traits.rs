@@ -36,6 +36,7 @@ pub trait PatientStore {
     async fn find_patients(
         &self,
         ctx: &AuditContext,
+        scope: Scope,
         query: &str,
         limit: i64,
     ) -> Result<Vec<Patient>>;
@@ -79,7 +80,7 @@ pub trait AssessmentStore {
 #[async_trait]
 pub trait AlertStore {
     /// The clinic's unacknowledged alerts, oldest first.
-    async fn open_alerts(&self, ctx: &AuditContext) -> Result<Vec<Alert>>;
+    async fn open_alerts(&self, ctx: &AuditContext, scope: Scope) -> Result<Vec<Alert>>;
     async fn alerts_of(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Alert>>;
     /// Closes an alert; needs a named user and a non-empty action note, and happens once.
     async fn acknowledge_alert(
@@ -98,6 +99,96 @@ pub trait AuditLog {
     async fn verify_audit_chain(&self) -> Result<ChainReport>;
 }
 
+/// Audit events that are not part of a data read or write: sign-in, sign-out, refusals.
+#[async_trait]
+pub trait AuditRecord {
+    async fn record(
+        &self,
+        ctx: &AuditContext,
+        action: &str,
+        patient: Option<PatientId>,
+        entity: &str,
+        entity_id: Option<uuid::Uuid>,
+        detail: serde_json::Value,
+    ) -> Result<()>;
+}
+
+#[async_trait]
+pub trait SettingsStore {
+    /// The clinic's settings, or the defaults when none were saved.
+    async fn settings(&self, clinic: ClinicId) -> Result<ClinicSettings>;
+    async fn save_settings(&self, ctx: &AuditContext, settings: &ClinicSettings) -> Result<()>;
+}
+
+#[async_trait]
+pub trait CareTeamStore {
+    async fn create_team(&self, ctx: &AuditContext, name: &str) -> Result<CareTeam>;
+    async fn teams(&self, clinic: ClinicId) -> Result<Vec<CareTeam>>;
+    async fn teams_of_user(&self, clinic: ClinicId, user: UserId) -> Result<Vec<CareTeam>>;
+    async fn add_team_member(&self, ctx: &AuditContext, team: CareTeamId, user: UserId) -> Result<()>;
+    async fn assign_patient(&self, ctx: &AuditContext, team: CareTeamId, patient: PatientId) -> Result<()>;
+    /// Whether the user is on a care team the patient is assigned to.
+    async fn in_care_team(&self, clinic: ClinicId, user: UserId, patient: PatientId) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait AccessStore {
+    /// Active accounts with this e-mail, in any clinic.
+    async fn users_by_email(&self, email: &str) -> Result<Vec<User>>;
+    async fn credential(&self, clinic: ClinicId, user: UserId) -> Result<Option<Credential>>;
+    /// Creates or replaces the credential row; audited as a credential change.
+    async fn save_credential(&self, ctx: &AuditContext, cred: &Credential) -> Result<()>;
+    /// Counts a failed sign-in and sets the lock, without touching anything else.
+    async fn record_failed_sign_in(
+        &self,
+        clinic: ClinicId,
+        user: UserId,
+        locked_until: Option<jiff::Timestamp>,
+    ) -> Result<i64>;
+    async fn create_setup_token(
+        &self,
+        ctx: &AuditContext,
+        user: UserId,
+        token_hash: &str,
+        expires_at: jiff::Timestamp,
+    ) -> Result<()>;
+    /// Marks a live set-up token used and returns whose it was; `None` if unknown, used or expired.
+    async fn consume_setup_token(&self, token_hash: &str) -> Result<Option<(ClinicId, UserId)>>;
+    /// Whether a set-up token is live, without using it.
+    async fn peek_setup_token(&self, token_hash: &str) -> Result<Option<(ClinicId, UserId)>>;
+    async fn replace_recovery_codes(&self, ctx: &AuditContext, user: UserId, hashes: &[String]) -> Result<()>;
+    /// Uses a recovery code once; false if it is unknown or already used.
+    async fn use_recovery_code(&self, ctx: &AuditContext, user: UserId, hash: &str) -> Result<bool>;
+    async fn create_session(&self, session: &StaffSession, token_hash: &str) -> Result<()>;
+    async fn session_by_token(&self, token_hash: &str) -> Result<Option<StaffSession>>;
+    async fn touch_session(&self, clinic: ClinicId, id: SessionId, at: jiff::Timestamp) -> Result<()>;
+    async fn delete_session(&self, clinic: ClinicId, id: SessionId) -> Result<()>;
+}
+
+#[async_trait]
+pub trait ScheduleStore {
+    async fn dues_of(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Due>>;
+    async fn due(&self, ctx: &AuditContext, id: DueId) -> Result<Due>;
+    /// Stores a portal link for a scheduled assessment (only the token's hash).
+    async fn create_portal_link(
+        &self,
+        ctx: &AuditContext,
+        due: DueId,
+        token_hash: &str,
+        expires_at: jiff::Timestamp,
+    ) -> Result<PortalLink>;
+    /// A live link (unused, unexpired) and what it is for; `None` otherwise. Audited as the patient.
+    async fn open_portal_link(&self, token_hash: &str, origin: &str) -> Result<Option<(PortalLink, Due)>>;
+    /// Uses the link once: stores the response, completes the scheduled item and raises alerts in
+    /// one transaction. `None` if the link is unknown, used or expired (nothing is stored).
+    async fn submit_portal_response(
+        &self,
+        token_hash: &str,
+        origin: &str,
+        response: &kapstone_clinical::instrument::Response,
+    ) -> Result<Option<RecordedAssessment>>;
+}
+
 #[async_trait]
 pub trait Store:
     ClinicStore
@@ -107,6 +198,11 @@ pub trait Store:
     + AssessmentStore
     + AlertStore
     + AuditLog
+    + AuditRecord
+    + SettingsStore
+    + CareTeamStore
+    + AccessStore
+    + ScheduleStore
     + Send
     + Sync
 {
