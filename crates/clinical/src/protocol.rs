@@ -93,7 +93,10 @@ impl Template {
             .map(|&d| add_days(first_dose, d))
             .collect();
         for &d in &doses {
-            plan.encounters.push(PlannedEncounter { kind: EncounterKind::Dosing, date: d });
+            plan.encounters.push(PlannedEncounter {
+                kind: EncounterKind::Dosing,
+                date: d,
+            });
             plan.encounters.push(PlannedEncounter {
                 kind: EncounterKind::Integration,
                 date: add_days(d, 1),
@@ -201,13 +204,25 @@ mod tests {
         );
         // PCL-5 every other week during dosing for PTSD.
         let pcl: Vec<String> = points(&plan, "pcl5").into_iter().map(|p| p.0).collect();
-        assert_eq!(pcl, ["baseline", "pre_dose_1", "pre_dose_5", "month_1", "month_3", "month_6"]);
+        assert_eq!(
+            pcl,
+            [
+                "baseline",
+                "pre_dose_1",
+                "pre_dose_5",
+                "month_1",
+                "month_3",
+                "month_6"
+            ]
+        );
         assert_eq!(points(&plan, "ace").len(), 1, "ACE once, at intake");
     }
 
     #[test]
     fn non_ptsd_courses_get_pcl5_only_at_baseline_and_follow_up() {
-        let plan = template("kap-6").expect("exists").plan(Indication::Mdd, date(2026, 1, 5));
+        let plan = template("kap-6")
+            .expect("exists")
+            .plan(Indication::Mdd, date(2026, 1, 5));
         let pcl: Vec<String> = points(&plan, "pcl5").into_iter().map(|p| p.0).collect();
         assert_eq!(pcl, ["baseline", "month_1", "month_3", "month_6"]);
     }

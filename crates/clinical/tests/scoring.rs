@@ -449,20 +449,70 @@ proptest! {
     }
 }
 
+/// (id, all-minimum answers, all-maximum answers, expected (min, max) totals, expected bands)
+type FloorCeiling<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<(f64, f64)>,
+    Option<(&'a str, &'a str)>,
+);
+
 #[test]
 fn every_instrument_at_its_floor_and_ceiling() {
-    // (id, all-minimum answers, all-maximum answers, expected totals/bands/results)
-    let cases: [(&str, &str, &str, Option<(f64, f64)>, Option<(&str, &str)>); 10] = [
-        ("phq9", "0,0,0,0,0,0,0,0,0", "3,3,3,3,3,3,3,3,3,3", Some((0.0, 27.0)), Some(("minimal", "severe"))),
+    let cases: [FloorCeiling; 10] = [
+        (
+            "phq9",
+            "0,0,0,0,0,0,0,0,0",
+            "3,3,3,3,3,3,3,3,3,3",
+            Some((0.0, 27.0)),
+            Some(("minimal", "severe")),
+        ),
         ("phq2", "0,0", "3,3", Some((0.0, 6.0)), None),
-        ("gad7", "0,0,0,0,0,0,0", "3,3,3,3,3,3,3,3", Some((0.0, 21.0)), Some(("minimal", "severe"))),
+        (
+            "gad7",
+            "0,0,0,0,0,0,0",
+            "3,3,3,3,3,3,3,3",
+            Some((0.0, 21.0)),
+            Some(("minimal", "severe")),
+        ),
         ("gad2", "0,0", "3,3", Some((0.0, 6.0)), None),
-        ("pcl5", &repeat("0", 20), &repeat("4", 20), Some((0.0, 80.0)), None),
-        ("hama", &repeat("0", 14), &repeat("4", 14), Some((0.0, 56.0)), Some(("minimal", "severe"))),
+        (
+            "pcl5",
+            &repeat("0", 20),
+            &repeat("4", 20),
+            Some((0.0, 80.0)),
+            None,
+        ),
+        (
+            "hama",
+            &repeat("0", 14),
+            &repeat("4", 14),
+            Some((0.0, 56.0)),
+            Some(("minimal", "severe")),
+        ),
         ("asq", "0,0,0,0", "1,1,1,1,1", None, None),
-        ("ace", &repeat("0", 10), &repeat("1", 10), Some((0.0, 10.0)), Some(("low", "high"))),
-        ("cadss6", &repeat("0", 6), &repeat("4", 6), Some((0.0, 24.0)), None),
-        ("ebi", &repeat("0", 6), &repeat("100", 6), Some((0.0, 100.0)), None),
+        (
+            "ace",
+            &repeat("0", 10),
+            &repeat("1", 10),
+            Some((0.0, 10.0)),
+            Some(("low", "high")),
+        ),
+        (
+            "cadss6",
+            &repeat("0", 6),
+            &repeat("4", 6),
+            Some((0.0, 24.0)),
+            None,
+        ),
+        (
+            "ebi",
+            &repeat("0", 6),
+            &repeat("100", 6),
+            Some((0.0, 100.0)),
+            None,
+        ),
     ];
     for (id, lo, hi, totals, bands) in cases {
         let (min, max) = (score(id, lo), score(id, hi));
@@ -474,7 +524,10 @@ fn every_instrument_at_its_floor_and_ceiling() {
         );
         assert_eq!(band(&min).zip(band(&max)), bands, "{id} bands");
     }
-    assert_eq!(score("asq", "1,1,1,1,1").risk, Some(Some("acute_positive".into())));
+    assert_eq!(
+        score("asq", "1,1,1,1,1").risk,
+        Some(Some("acute_positive".into()))
+    );
     assert_eq!(score("phq2", "3,3").screen_positive, Some(Some(true)));
     assert_eq!(score("phq9", "3,3,3,3,3,3,3,3,3").flags.len(), 1);
 }

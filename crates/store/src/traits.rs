@@ -125,10 +125,25 @@ pub trait CareTeamStore {
     async fn create_team(&self, ctx: &AuditContext, name: &str) -> Result<CareTeam>;
     async fn teams(&self, clinic: ClinicId) -> Result<Vec<CareTeam>>;
     async fn teams_of_user(&self, clinic: ClinicId, user: UserId) -> Result<Vec<CareTeam>>;
-    async fn add_team_member(&self, ctx: &AuditContext, team: CareTeamId, user: UserId) -> Result<()>;
-    async fn assign_patient(&self, ctx: &AuditContext, team: CareTeamId, patient: PatientId) -> Result<()>;
+    async fn add_team_member(
+        &self,
+        ctx: &AuditContext,
+        team: CareTeamId,
+        user: UserId,
+    ) -> Result<()>;
+    async fn assign_patient(
+        &self,
+        ctx: &AuditContext,
+        team: CareTeamId,
+        patient: PatientId,
+    ) -> Result<()>;
     /// Whether the user is on a care team the patient is assigned to.
-    async fn in_care_team(&self, clinic: ClinicId, user: UserId, patient: PatientId) -> Result<bool>;
+    async fn in_care_team(
+        &self,
+        clinic: ClinicId,
+        user: UserId,
+        patient: PatientId,
+    ) -> Result<bool>;
 }
 
 #[async_trait]
@@ -156,12 +171,23 @@ pub trait AccessStore {
     async fn consume_setup_token(&self, token_hash: &str) -> Result<Option<(ClinicId, UserId)>>;
     /// Whether a set-up token is live, without using it.
     async fn peek_setup_token(&self, token_hash: &str) -> Result<Option<(ClinicId, UserId)>>;
-    async fn replace_recovery_codes(&self, ctx: &AuditContext, user: UserId, hashes: &[String]) -> Result<()>;
+    async fn replace_recovery_codes(
+        &self,
+        ctx: &AuditContext,
+        user: UserId,
+        hashes: &[String],
+    ) -> Result<()>;
     /// Uses a recovery code once; false if it is unknown or already used.
-    async fn use_recovery_code(&self, ctx: &AuditContext, user: UserId, hash: &str) -> Result<bool>;
+    async fn use_recovery_code(&self, ctx: &AuditContext, user: UserId, hash: &str)
+    -> Result<bool>;
     async fn create_session(&self, session: &StaffSession, token_hash: &str) -> Result<()>;
     async fn session_by_token(&self, token_hash: &str) -> Result<Option<StaffSession>>;
-    async fn touch_session(&self, clinic: ClinicId, id: SessionId, at: jiff::Timestamp) -> Result<()>;
+    async fn touch_session(
+        &self,
+        clinic: ClinicId,
+        id: SessionId,
+        at: jiff::Timestamp,
+    ) -> Result<()>;
     async fn delete_session(&self, clinic: ClinicId, id: SessionId) -> Result<()>;
 }
 
@@ -178,7 +204,11 @@ pub trait ScheduleStore {
         expires_at: jiff::Timestamp,
     ) -> Result<PortalLink>;
     /// A live link (unused, unexpired) and what it is for; `None` otherwise. Audited as the patient.
-    async fn open_portal_link(&self, token_hash: &str, origin: &str) -> Result<Option<(PortalLink, Due)>>;
+    async fn open_portal_link(
+        &self,
+        token_hash: &str,
+        origin: &str,
+    ) -> Result<Option<(PortalLink, Due)>>;
     /// Uses the link once: stores the response, completes the scheduled item and raises alerts in
     /// one transaction. `None` if the link is unknown, used or expired (nothing is stored).
     async fn submit_portal_response(

@@ -655,7 +655,10 @@ async fn alerts_close_only_with_a_named_clinician_and_a_note(store: &dyn Store) 
         .await
         .expect("record");
     let alert = rec.alerts.first().expect("an alert").clone();
-    let open = store.open_alerts(&w.admin, Scope::Clinic).await.expect("open");
+    let open = store
+        .open_alerts(&w.admin, Scope::Clinic)
+        .await
+        .expect("open");
     assert_eq!(open.iter().map(|a| a.id).collect::<Vec<_>>(), [alert.id]);
 
     let system = AuditContext {
@@ -688,7 +691,13 @@ async fn alerts_close_only_with_a_named_clinician_and_a_note(store: &dyn Store) 
         store.acknowledge_alert(&w.admin, alert.id, "again").await,
         Err(StoreError::Conflict(_))
     ));
-    assert!(store.open_alerts(&w.admin, Scope::Clinic).await.expect("open").is_empty());
+    assert!(
+        store
+            .open_alerts(&w.admin, Scope::Clinic)
+            .await
+            .expect("open")
+            .is_empty()
+    );
     let other = world(store).await;
     assert!(matches!(
         store
@@ -795,14 +804,23 @@ async fn settings_default_to_988_and_are_checked(store: &dyn Store) {
     let w = world(store).await;
     let s = store.settings(w.clinic.id).await.expect("settings");
     assert_eq!(s.crisis_line, "988");
-    assert!(!s.answers_monitored_live, "the portal never implies live monitoring by default");
-    assert!(s.mfa_exempt_roles.is_empty(), "MFA for every role by default");
+    assert!(
+        !s.answers_monitored_live,
+        "the portal never implies live monitoring by default"
+    );
+    assert!(
+        s.mfa_exempt_roles.is_empty(),
+        "MFA for every role by default"
+    );
     let mut changed = s.clone();
     changed.crisis_line = "1-800-273-8255".into();
     changed.address = "1 Main St".into();
     changed.mfa_exempt_roles = vec![Role::Researcher];
     store.save_settings(&w.admin, &changed).await.expect("save");
-    assert_eq!(store.settings(w.clinic.id).await.expect("settings"), changed);
+    assert_eq!(
+        store.settings(w.clinic.id).await.expect("settings"),
+        changed
+    );
     let mut bad = changed.clone();
     bad.portal_link_days = 0;
     let e = store.save_settings(&w.admin, &bad).await;
@@ -810,7 +828,11 @@ async fn settings_default_to_988_and_are_checked(store: &dyn Store) {
         e.map_err(|e| e.to_string()),
         Err("portal_link_days: 0 is outside the allowed range 1-60".to_string())
     );
-    assert_eq!(store.settings(w.clinic.id).await.expect("settings"), changed, "nothing half-written");
+    assert_eq!(
+        store.settings(w.clinic.id).await.expect("settings"),
+        changed,
+        "nothing half-written"
+    );
 }
 
 async fn care_teams_scope_what_a_clinician_sees(store: &dyn Store) {
@@ -818,16 +840,48 @@ async fn care_teams_scope_what_a_clinician_sees(store: &dyn Store) {
     let mine = patient(store, &w, "Ada", "Lovelace").await;
     let theirs = patient(store, &w, "Grace", "Hopper").await;
     let team = store.create_team(&w.admin, "Team A").await.expect("team");
-    assert!(matches!(store.create_team(&w.admin, "Team A").await, Err(StoreError::Conflict(_))));
-    store.add_team_member(&w.admin, team.id, w.user).await.expect("member");
-    store.assign_patient(&w.admin, team.id, mine.id).await.expect("assign");
-    store.assign_patient(&w.admin, team.id, mine.id).await.expect("assigning twice is harmless");
-    assert!(store.in_care_team(w.clinic.id, w.user, mine.id).await.expect("check"));
-    assert!(!store.in_care_team(w.clinic.id, w.user, theirs.id).await.expect("check"));
+    assert!(matches!(
+        store.create_team(&w.admin, "Team A").await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .add_team_member(&w.admin, team.id, w.user)
+        .await
+        .expect("member");
+    store
+        .assign_patient(&w.admin, team.id, mine.id)
+        .await
+        .expect("assign");
+    store
+        .assign_patient(&w.admin, team.id, mine.id)
+        .await
+        .expect("assigning twice is harmless");
+    assert!(
+        store
+            .in_care_team(w.clinic.id, w.user, mine.id)
+            .await
+            .expect("check")
+    );
+    assert!(
+        !store
+            .in_care_team(w.clinic.id, w.user, theirs.id)
+            .await
+            .expect("check")
+    );
     let scope = Scope::CareTeamsOf(w.user);
-    let seen = store.find_patients(&w.admin, scope, "", 50).await.expect("search");
+    let seen = store
+        .find_patients(&w.admin, scope, "", 50)
+        .await
+        .expect("search");
     assert_eq!(seen.iter().map(|p| p.id).collect::<Vec<_>>(), [mine.id]);
-    assert_eq!(store.find_patients(&w.admin, Scope::Clinic, "", 50).await.expect("search").len(), 2);
+    assert_eq!(
+        store
+            .find_patients(&w.admin, Scope::Clinic, "", 50)
+            .await
+            .expect("search")
+            .len(),
+        2
+    );
     for p in [&mine, &theirs] {
         store
             .record_assessment(
@@ -845,15 +899,30 @@ async fn care_teams_scope_what_a_clinician_sees(store: &dyn Store) {
             .expect("record");
     }
     let alerts = store.open_alerts(&w.admin, scope).await.expect("alerts");
-    assert_eq!(alerts.iter().map(|a| a.patient_id).collect::<Vec<_>>(), [mine.id]);
-    assert_eq!(store.teams_of_user(w.clinic.id, w.user).await.expect("teams"), [team]);
+    assert_eq!(
+        alerts.iter().map(|a| a.patient_id).collect::<Vec<_>>(),
+        [mine.id]
+    );
+    assert_eq!(
+        store
+            .teams_of_user(w.clinic.id, w.user)
+            .await
+            .expect("teams"),
+        [team]
+    );
 }
 
 async fn credentials_sessions_and_one_time_tokens(store: &dyn Store) {
     let w = world(store).await;
-    let found = store.users_by_email(" PRESCRIBER@example.org ").await.expect("lookup");
+    let found = store
+        .users_by_email(" PRESCRIBER@example.org ")
+        .await
+        .expect("lookup");
     assert_eq!(found.iter().map(|u| u.id).collect::<Vec<_>>(), [w.user]);
-    assert_eq!(store.credential(w.clinic.id, w.user).await.expect("cred"), None);
+    assert_eq!(
+        store.credential(w.clinic.id, w.user).await.expect("cred"),
+        None
+    );
     let cred = Credential {
         clinic_id: w.clinic.id,
         user_id: w.user,
@@ -866,27 +935,87 @@ async fn credentials_sessions_and_one_time_tokens(store: &dyn Store) {
         security_stamp: "s1".into(),
     };
     store.save_credential(&w.admin, &cred).await.expect("save");
-    assert_eq!(store.credential(w.clinic.id, w.user).await.expect("cred"), Some(cred.clone()));
+    assert_eq!(
+        store.credential(w.clinic.id, w.user).await.expect("cred"),
+        Some(cred.clone())
+    );
     let lock = Timestamp::from_second(2_000_000_000).expect("valid");
-    assert_eq!(store.record_failed_sign_in(w.clinic.id, w.user, None).await.expect("fail"), 1);
-    assert_eq!(store.record_failed_sign_in(w.clinic.id, w.user, Some(lock)).await.expect("fail"), 2);
-    let locked = store.credential(w.clinic.id, w.user).await.expect("cred").expect("some");
-    assert_eq!((locked.failed_attempts, locked.locked_until), (2, Some(lock)));
+    assert_eq!(
+        store
+            .record_failed_sign_in(w.clinic.id, w.user, None)
+            .await
+            .expect("fail"),
+        1
+    );
+    assert_eq!(
+        store
+            .record_failed_sign_in(w.clinic.id, w.user, Some(lock))
+            .await
+            .expect("fail"),
+        2
+    );
+    let locked = store
+        .credential(w.clinic.id, w.user)
+        .await
+        .expect("cred")
+        .expect("some");
+    assert_eq!(
+        (locked.failed_attempts, locked.locked_until),
+        (2, Some(lock))
+    );
 
     let future = kapstone_store::model::now() + jiff::SignedDuration::from_hours(1);
     let past = kapstone_store::model::now() - jiff::SignedDuration::from_hours(1);
-    store.create_setup_token(&w.admin, w.user, "hash-live", future).await.expect("token");
-    store.create_setup_token(&w.admin, w.user, "hash-old", past).await.expect("token");
-    assert_eq!(store.peek_setup_token("hash-live").await.expect("peek"), Some((w.clinic.id, w.user)));
-    assert_eq!(store.consume_setup_token("hash-live").await.expect("use"), Some((w.clinic.id, w.user)));
-    assert_eq!(store.consume_setup_token("hash-live").await.expect("reuse"), None, "single use");
-    assert_eq!(store.consume_setup_token("hash-old").await.expect("old"), None, "expired");
+    store
+        .create_setup_token(&w.admin, w.user, "hash-live", future)
+        .await
+        .expect("token");
+    store
+        .create_setup_token(&w.admin, w.user, "hash-old", past)
+        .await
+        .expect("token");
+    assert_eq!(
+        store.peek_setup_token("hash-live").await.expect("peek"),
+        Some((w.clinic.id, w.user))
+    );
+    assert_eq!(
+        store.consume_setup_token("hash-live").await.expect("use"),
+        Some((w.clinic.id, w.user))
+    );
+    assert_eq!(
+        store.consume_setup_token("hash-live").await.expect("reuse"),
+        None,
+        "single use"
+    );
+    assert_eq!(
+        store.consume_setup_token("hash-old").await.expect("old"),
+        None,
+        "expired"
+    );
     assert_eq!(store.peek_setup_token("nope").await.expect("peek"), None);
 
-    store.replace_recovery_codes(&w.admin, w.user, &["r1".into(), "r2".into()]).await.expect("codes");
-    assert!(store.use_recovery_code(&w.admin, w.user, "r1").await.expect("use"));
-    assert!(!store.use_recovery_code(&w.admin, w.user, "r1").await.expect("reuse"));
-    assert!(!store.use_recovery_code(&w.admin, w.user, "zz").await.expect("unknown"));
+    store
+        .replace_recovery_codes(&w.admin, w.user, &["r1".into(), "r2".into()])
+        .await
+        .expect("codes");
+    assert!(
+        store
+            .use_recovery_code(&w.admin, w.user, "r1")
+            .await
+            .expect("use")
+    );
+    assert!(
+        !store
+            .use_recovery_code(&w.admin, w.user, "r1")
+            .await
+            .expect("reuse")
+    );
+    assert!(
+        !store
+            .use_recovery_code(&w.admin, w.user, "zz")
+            .await
+            .expect("unknown")
+    );
 
     let at = kapstone_store::model::now();
     let session = StaffSession {
@@ -901,13 +1030,35 @@ async fn credentials_sessions_and_one_time_tokens(store: &dyn Store) {
         last_seen_at: at,
         expires_at: future,
     };
-    store.create_session(&session, "session-hash").await.expect("session");
-    assert_eq!(store.session_by_token("session-hash").await.expect("find"), Some(session.clone()));
+    store
+        .create_session(&session, "session-hash")
+        .await
+        .expect("session");
+    assert_eq!(
+        store.session_by_token("session-hash").await.expect("find"),
+        Some(session.clone())
+    );
     let later = at + jiff::SignedDuration::from_mins(5);
-    store.touch_session(w.clinic.id, session.id, later).await.expect("touch");
-    assert_eq!(store.session_by_token("session-hash").await.expect("find").map(|s| s.last_seen_at), Some(later));
-    store.delete_session(w.clinic.id, session.id).await.expect("delete");
-    assert_eq!(store.session_by_token("session-hash").await.expect("find"), None);
+    store
+        .touch_session(w.clinic.id, session.id, later)
+        .await
+        .expect("touch");
+    assert_eq!(
+        store
+            .session_by_token("session-hash")
+            .await
+            .expect("find")
+            .map(|s| s.last_seen_at),
+        Some(later)
+    );
+    store
+        .delete_session(w.clinic.id, session.id)
+        .await
+        .expect("delete");
+    assert_eq!(
+        store.session_by_token("session-hash").await.expect("find"),
+        None
+    );
 }
 
 async fn a_course_plan_writes_encounters_and_the_schedule(store: &dyn Store) {
@@ -919,51 +1070,124 @@ async fn a_course_plan_writes_encounters_and_the_schedule(store: &dyn Store) {
     let c = store
         .open_course(
             &w.admin,
-            &NewCourse { patient_id: p.id, indication: Indication::Ptsd, planned_route: None, protocol: "kap-6".into(), plan },
+            &NewCourse {
+                patient_id: p.id,
+                indication: Indication::Ptsd,
+                planned_route: None,
+                protocol: "kap-6".into(),
+                plan,
+            },
         )
         .await
         .expect("open");
     let encounters = store.encounters(&w.admin, c.id).await.expect("encounters");
     assert_eq!(encounters.len(), n_enc);
-    let first_dose = encounters.iter().find(|e| e.kind == EncounterKind::Dosing && e.sequence == 1).expect("dose 1");
+    let first_dose = encounters
+        .iter()
+        .find(|e| e.kind == EncounterKind::Dosing && e.sequence == 1)
+        .expect("dose 1");
     // 09:00 in America/Denver on 2026-01-19 is 16:00 UTC.
-    assert_eq!(first_dose.planned_for.map(|t| t.to_string()), Some("2026-01-19T16:00:00Z".into()));
+    assert_eq!(
+        first_dose.planned_for.map(|t| t.to_string()),
+        Some("2026-01-19T16:00:00Z".into())
+    );
     let dues = store.dues_of(&w.admin, p.id).await.expect("dues");
     assert_eq!(dues.len(), n_due);
     assert_eq!(dues[0].due_on, date(2026, 1, 5));
-    assert!(dues.iter().all(|d| d.assessment_id.is_none() && d.course_id == c.id));
+    assert!(
+        dues.iter()
+            .all(|d| d.assessment_id.is_none() && d.course_id == c.id)
+    );
 }
 
 async fn portal_links_are_single_use_and_expire(store: &dyn Store) {
     let w = world(store).await;
     let p = patient(store, &w, "Ada", "Lovelace").await;
-    let plan = kapstone_clinical::protocol::template("kap-6").expect("template").plan(Indication::Mdd, date(2026, 1, 5));
+    let plan = kapstone_clinical::protocol::template("kap-6")
+        .expect("template")
+        .plan(Indication::Mdd, date(2026, 1, 5));
     let c = store
         .open_course(
             &w.admin,
-            &NewCourse { patient_id: p.id, indication: Indication::Mdd, planned_route: None, protocol: "kap-6".into(), plan },
+            &NewCourse {
+                patient_id: p.id,
+                indication: Indication::Mdd,
+                planned_route: None,
+                protocol: "kap-6".into(),
+                plan,
+            },
         )
         .await
         .expect("open");
     let dues = store.dues_of(&w.admin, p.id).await.expect("dues");
-    let phq = dues.iter().find(|d| d.instrument == "phq9").expect("phq9 due").clone();
-    let gad = dues.iter().find(|d| d.instrument == "gad7").expect("gad7 due").clone();
+    let phq = dues
+        .iter()
+        .find(|d| d.instrument == "phq9")
+        .expect("phq9 due")
+        .clone();
+    let gad = dues
+        .iter()
+        .find(|d| d.instrument == "gad7")
+        .expect("gad7 due")
+        .clone();
     let future = kapstone_store::model::now() + jiff::SignedDuration::from_hours(24 * 7);
     let past = kapstone_store::model::now() - jiff::SignedDuration::from_secs(1);
-    let link = store.create_portal_link(&w.admin, phq.id, "tok-phq", future).await.expect("link");
+    let link = store
+        .create_portal_link(&w.admin, phq.id, "tok-phq", future)
+        .await
+        .expect("link");
     assert_eq!(link.created_by, Some(w.user));
-    store.create_portal_link(&w.admin, gad.id, "tok-old", past).await.expect("link");
+    store
+        .create_portal_link(&w.admin, gad.id, "tok-old", past)
+        .await
+        .expect("link");
 
-    assert_eq!(store.open_portal_link("tok-old", "198.51.100.7").await.expect("open"), None, "expired");
-    assert_eq!(store.open_portal_link("nope", "198.51.100.7").await.expect("open"), None);
-    let (opened, due) = store.open_portal_link("tok-phq", "198.51.100.7").await.expect("open").expect("live");
+    assert_eq!(
+        store
+            .open_portal_link("tok-old", "198.51.100.7")
+            .await
+            .expect("open"),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store
+            .open_portal_link("nope", "198.51.100.7")
+            .await
+            .expect("open"),
+        None
+    );
+    let (opened, due) = store
+        .open_portal_link("tok-phq", "198.51.100.7")
+        .await
+        .expect("open")
+        .expect("live");
     assert_eq!((opened.id, due.id), (link.id, phq.id));
 
     // The wrong instrument is refused and the link stays usable.
-    let wrong = store.submit_portal_response("tok-phq", "198.51.100.7", &response("gad7", "0,0,0,0,0,0,0")).await;
-    assert!(matches!(wrong, Err(StoreError::Invalid { field: "instrument", .. })), "{wrong:?}");
+    let wrong = store
+        .submit_portal_response(
+            "tok-phq",
+            "198.51.100.7",
+            &response("gad7", "0,0,0,0,0,0,0"),
+        )
+        .await;
+    assert!(
+        matches!(
+            wrong,
+            Err(StoreError::Invalid {
+                field: "instrument",
+                ..
+            })
+        ),
+        "{wrong:?}"
+    );
     let rec = store
-        .submit_portal_response("tok-phq", "198.51.100.7", &response("phq9", "1,1,1,1,1,1,1,1,1"))
+        .submit_portal_response(
+            "tok-phq",
+            "198.51.100.7",
+            &response("phq9", "1,1,1,1,1,1,1,1,1"),
+        )
         .await
         .expect("submit")
         .expect("accepted");
@@ -971,19 +1195,35 @@ async fn portal_links_are_single_use_and_expire(store: &dyn Store) {
     assert_eq!(rec.assessment.time_point, "baseline");
     assert_eq!(rec.alerts.len(), 1, "item 9 raised an alert");
     let again = store
-        .submit_portal_response("tok-phq", "198.51.100.7", &response("phq9", "0,0,0,0,0,0,0,0,0"))
+        .submit_portal_response(
+            "tok-phq",
+            "198.51.100.7",
+            &response("phq9", "0,0,0,0,0,0,0,0,0"),
+        )
         .await
         .expect("submit");
     assert_eq!(again, None, "single use");
-    assert_eq!(store.open_portal_link("tok-phq", "x").await.expect("open"), None);
+    assert_eq!(
+        store.open_portal_link("tok-phq", "x").await.expect("open"),
+        None
+    );
     let done = store.due(&w.admin, phq.id).await.expect("due");
     assert_eq!(done.assessment_id, Some(rec.assessment.id));
     assert!(matches!(
-        store.create_portal_link(&w.admin, phq.id, "tok-2", future).await,
+        store
+            .create_portal_link(&w.admin, phq.id, "tok-2", future)
+            .await,
         Err(StoreError::Invalid { field: "due", .. })
     ));
     let events = store
-        .audit_events(w.clinic.id, &AuditFilter { patient_id: Some(p.id), limit: 100, ..Default::default() })
+        .audit_events(
+            w.clinic.id,
+            &AuditFilter {
+                patient_id: Some(p.id),
+                limit: 100,
+                ..Default::default()
+            },
+        )
         .await
         .expect("audit");
     let by_patient: Vec<&str> = events
@@ -991,8 +1231,16 @@ async fn portal_links_are_single_use_and_expire(store: &dyn Store) {
         .filter(|e| e.actor_kind == "patient")
         .map(|e| e.action.as_str())
         .collect();
-    assert_eq!(by_patient, ["alert.raise", "assessment.record", "portal.open"]);
-    assert!(events.iter().filter(|e| e.actor_kind == "patient").all(|e| e.origin == "198.51.100.7"));
+    assert_eq!(
+        by_patient,
+        ["alert.raise", "assessment.record", "portal.open"]
+    );
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.actor_kind == "patient")
+            .all(|e| e.origin == "198.51.100.7")
+    );
 }
 
 macro_rules! conformance {

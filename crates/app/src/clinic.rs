@@ -1,0 +1,299 @@
+//! Clinical use cases for signed-in staff: patients, courses, the chart, alerts, settings and
+//! the audit viewer. Each asks the policy first; a refusal is itself audited.
+
+use crate::auth::Staff;
+use crate::policy::{self, Action, Denied, Target};
+use crate::{App, AppError};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use kapstone_clinical::course::{CourseStatus, Indication, Route};
+use kapstone_clinical::vocab::Role;
+use kapstone_store::model::*;
+
+/// Everything the patient chart shows.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    pub patient: Patient,
+    pub courses: Vec<(Course, Vec<Encounter>)>,
+    pub assessments: Vec<Assessment>,
+    pub alerts: Vec<Alert>,
+    pub dues: Vec<Due>,
+}
+
+/// An alert with whether it has waited past the clinic's limit.
+#[derive(Debug, Clone)]
+pub struct AlertView {
+    pub alert: Alert,
+    pub overdue: bool,
+}
+
+impl App {
+    /// Asks the one policy function, auditing refusals. Unknown patients and patients outside
+    /// the user's care teams look the same (not found), so a refusal reveals nothing.
+    pub(crate) async fn allow(
+        &self,
+        staff: &Staff,
+        action: Action,
+        patient: Option<PatientId>,
+    ) -> Result<(), AppError> {
+        let target = match patient {
+            None => Target::Clinic,
+            Some(p) => Target::Patient {
+                in_care_team: self
+                    .store
+                    .in_care_team(staff.user.clinic_id, staff.user.id, p)
+                    .await?,
+            },
+        };
+        match policy::authorize(staff.role(), action, target) {
+            Ok(()) => Ok(()),
+            Err(denied) => {
+                self.store
+                    .record(
+                        &staff.ctx(),
+                        "access.denied",
+                        patient,
+                        "policy",
+                        None,
+                        serde_json::json!({ "action": format!("{action:?}"), "reason": format!("{denied:?}") }),
+                    )
+                    .await?;
+                Err(match (denied, patient) {
+                    (Denied::Role, None) => AppError::Forbidden,
+                    _ => AppError::NotFound,
+                })
+            }
+        }
+    }
+
+    fn scope(staff: &Staff) -> Scope {
+        if staff.role() == Role::Admin {
+            Scope::Clinic
+        } else {
+            Scope::CareTeamsOf(staff.user.id)
+        }
+    }
+
+    pub async fn find_patients(
+        &self,
+        staff: &Staff,
+        query: &str,
+    ) -> Result<Vec<Patient>, AppError> {
+        self.allow(staff, Action::ViewPatient, None).await?;
+        Ok(self
+            .store
+            .find_patients(&staff.ctx(), Self::scope(staff), query, 100)
+            .await?)
+    }
+
+    /// Registers a patient. A clinician's new patient joins the clinician's care teams, so the
+    /// person who registered them can go on to treat them.
+    pub async fn create_patient(
+        &self,
+        staff: &Staff,
+        new: &NewPatient,
+    ) -> Result<Patient, AppError> {
+        self.allow(staff, Action::CreatePatient, None).await?;
+        let teams = self
+            .store
+            .teams_of_user(staff.user.clinic_id, staff.user.id)
+            .await?;
+        if staff.role() != Role::Admin && teams.is_empty() {
+            return Err(AppError::invalid(
+                "care team",
+                "you are not on a care team yet, so you could not see this patient; ask an admin to add you to one",
+            ));
+        }
+        let p = self.store.create_patient(&staff.ctx(), new).await?;
+        if staff.role() != Role::Admin {
+            for t in &teams {
+                self.store.assign_patient(&staff.ctx(), t.id, p.id).await?;
+            }
+        }
+        Ok(p)
+    }
+
+    pub async fn patient(&self, staff: &Staff, id: PatientId) -> Result<Patient, AppError> {
+        self.allow(staff, Action::ViewPatient, Some(id)).await?;
+        Ok(self.store.patient(&staff.ctx(), id).await?)
+    }
+
+    pub async fn update_patient(
+        &self,
+        staff: &Staff,
+        id: PatientId,
+        details: &PatientDetails,
+    ) -> Result<Patient, AppError> {
+        self.allow(staff, Action::EditPatient, Some(id)).await?;
+        Ok(self.store.update_patient(&staff.ctx(), id, details).await?)
+    }
+
+    pub async fn chart(&self, staff: &Staff, id: PatientId) -> Result<Chart, AppError> {
+        self.allow(staff, Action::ViewChart, Some(id)).await?;
+        let ctx = staff.ctx();
+        let patient = self.store.patient(&ctx, id).await?;
+        let mut courses = Vec::new();
+        for c in self.store.courses_of(&ctx, id).await? {
+            let encounters = self.store.encounters(&ctx, c.id).await?;
+            courses.push((c, encounters));
+        }
+        Ok(Chart {
+            patient,
+            courses,
+            assessments: self.store.assessments_of(&ctx, id).await?,
+            alerts: self.store.alerts_of(&ctx, id).await?,
+            dues: self.store.dues_of(&ctx, id).await?,
+        })
+    }
+
+    /// Opens a course from a protocol template; the template plans its encounters and the
+    /// assessment schedule from the intake date.
+    pub async fn open_course(
+        &self,
+        staff: &Staff,
+        patient: PatientId,
+        indication: Indication,
+        route: Option<Route>,
+        template_id: &str,
+        intake: Date,
+    ) -> Result<Course, AppError> {
+        self.allow(staff, Action::ManageCourse, Some(patient))
+            .await?;
+        let template = kapstone_clinical::protocol::template(template_id).ok_or_else(|| {
+            let ids: Vec<&str> = kapstone_clinical::protocol::TEMPLATES
+                .iter()
+                .map(|t| t.id)
+                .collect();
+            AppError::invalid(
+                "protocol",
+                format!(
+                    "'{template_id}' is not a protocol; allowed values: {}",
+                    ids.join(", ")
+                ),
+            )
+        })?;
+        let plan = template.plan(indication, intake);
+        Ok(self
+            .store
+            .open_course(
+                &staff.ctx(),
+                &NewCourse {
+                    patient_id: patient,
+                    indication,
+                    planned_route: route,
+                    protocol: template.id.into(),
+                    plan,
+                },
+            )
+            .await?)
+    }
+
+    pub async fn change_course_status(
+        &self,
+        staff: &Staff,
+        course: CourseId,
+        to: CourseStatus,
+        reason: Option<&str>,
+    ) -> Result<Course, AppError> {
+        let c = self.course_for(staff, course).await?;
+        self.allow(staff, Action::ManageCourse, Some(c.patient_id))
+            .await?;
+        Ok(self
+            .store
+            .change_course_status(&staff.ctx(), course, to, reason)
+            .await?)
+    }
+
+    /// Finds a course's patient without reading the course for someone who may not see it.
+    async fn course_for(&self, staff: &Staff, course: CourseId) -> Result<Course, AppError> {
+        let system = AuditContext {
+            clinic_id: staff.user.clinic_id,
+            actor: Actor::User(staff.user.id),
+            origin: staff.origin.clone(),
+        };
+        let c = self.store.course(&system, course).await?;
+        self.allow(staff, Action::ViewChart, Some(c.patient_id))
+            .await?;
+        Ok(c)
+    }
+
+    /// Unacknowledged alerts the user may act on, oldest first, with overdue marked.
+    pub async fn open_alerts(&self, staff: &Staff) -> Result<Vec<AlertView>, AppError> {
+        self.allow(staff, Action::ViewAlertDashboard, None).await?;
+        let alerts = self
+            .store
+            .open_alerts(&staff.ctx(), Self::scope(staff))
+            .await?;
+        let settings = self.store.settings(staff.user.clinic_id).await?;
+        Ok(mark_overdue(
+            alerts,
+            settings.alert_overdue_minutes,
+            kapstone_store::model::now(),
+        ))
+    }
+
+    pub async fn acknowledge_alert(
+        &self,
+        staff: &Staff,
+        patient: PatientId,
+        alert: AlertId,
+        note: &str,
+    ) -> Result<Alert, AppError> {
+        self.allow(staff, Action::AcknowledgeAlert, Some(patient))
+            .await?;
+        let alerts = self.store.alerts_of(&staff.ctx(), patient).await?;
+        if !alerts.iter().any(|a| a.id == alert) {
+            return Err(AppError::NotFound);
+        }
+        Ok(self
+            .store
+            .acknowledge_alert(&staff.ctx(), alert, note)
+            .await?)
+    }
+
+    pub async fn overdue_minutes(&self, clinic: ClinicId) -> Result<i64, AppError> {
+        Ok(self.store.settings(clinic).await?.alert_overdue_minutes)
+    }
+
+    pub async fn settings(&self, clinic: ClinicId) -> Result<ClinicSettings, AppError> {
+        Ok(self.store.settings(clinic).await?)
+    }
+
+    pub async fn clinic(&self, clinic: ClinicId) -> Result<Clinic, AppError> {
+        Ok(self.store.clinic(clinic).await?)
+    }
+
+    pub async fn save_settings(
+        &self,
+        staff: &Staff,
+        settings: &ClinicSettings,
+    ) -> Result<(), AppError> {
+        self.allow(staff, Action::ManageSettings, None).await?;
+        Ok(self.store.save_settings(&staff.ctx(), settings).await?)
+    }
+
+    pub async fn audit_events(
+        &self,
+        staff: &Staff,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEvent>, AppError> {
+        self.allow(staff, Action::ViewAudit, None).await?;
+        Ok(self
+            .store
+            .audit_events(staff.user.clinic_id, filter)
+            .await?)
+    }
+}
+
+/// Alerts older than the clinic's limit are overdue.
+pub fn mark_overdue(alerts: Vec<Alert>, overdue_minutes: i64, at: Timestamp) -> Vec<AlertView> {
+    alerts
+        .into_iter()
+        .map(|alert| {
+            let overdue = alert.acknowledged_at.is_none()
+                && at.duration_since(alert.raised_at)
+                    >= jiff::SignedDuration::from_mins(overdue_minutes);
+            AlertView { alert, overdue }
+        })
+        .collect()
+}

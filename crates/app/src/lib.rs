@@ -1,0 +1,61 @@
+//! kapstone's use cases: every action a person can take, each doing authorization, the write,
+//! alerts and the audit event in one place. Shared by the web app and the command line; the web
+//! layer reaches storage only through here.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod clinic;
+pub mod crypto;
+mod error;
+pub mod policy;
+pub mod portal;
+
+pub use error::AppError;
+pub use kapstone_clinical as clinical;
+pub use kapstone_store::model;
+
+use crypto::{PasswordCost, Passwords};
+use kapstone_clinical::instrument::Library;
+use kapstone_store::Store;
+use std::sync::Arc;
+
+/// How the application is assembled; built once at start-up (no globals).
+#[derive(Clone)]
+pub struct Config {
+    /// The address staff and patients reach kapstone at, for links (`https://clinic.example.org`).
+    pub public_url: String,
+    pub password_cost: PasswordCost,
+}
+
+#[derive(Clone)]
+pub struct App {
+    store: Arc<dyn Store>,
+    library: Arc<Library>,
+    passwords: Passwords,
+    config: Config,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, library: Arc<Library>, config: Config) -> App {
+        App {
+            store,
+            library,
+            passwords: Passwords::new(config.password_cost),
+            config,
+        }
+    }
+
+    pub fn library(&self) -> &Library {
+        &self.library
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.config.public_url
+    }
+
+    /// Storage, for the command line's operator tasks (migrate, verify) and for tests that set up
+    /// a world. Not for request handling: the web layer goes through the use cases.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+}

@@ -1,0 +1,180 @@
+//! Authorization, in one place. Every use case asks `authorize` before it touches the store, and
+//! the web layer cannot reach the store any other way (it does not depend on it).
+//!
+//! The rule: a role decides *what* a staff member may do; care-team membership decides *for
+//! whom*. Clinicians (prescriber, therapist, nurse) act only for patients of their care teams.
+//! Admins run the clinic (users, teams, settings, audit, registering patients) but do not read
+//! clinical records. Researchers have no access to identifiable records.
+
+use kapstone_clinical::vocab::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Register a new patient.
+    CreatePatient,
+    /// See the patient list and demographics.
+    ViewPatient,
+    EditPatient,
+    /// Courses, encounters, assessments, alerts, the schedule: the clinical record.
+    ViewChart,
+    ManageCourse,
+    RecordAssessment,
+    SendPortalLink,
+    AcknowledgeAlert,
+    /// The clinic-wide alert dashboard (filtered to the user's patients for clinicians).
+    ViewAlertDashboard,
+    ManageUsers,
+    ManageTeams,
+    ManageSettings,
+    ViewAudit,
+}
+
+/// What the caller knows about the patient the action is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Not about one patient.
+    Clinic,
+    /// About one patient; `in_care_team` says whether the user is on one of the patient's teams.
+    Patient { in_care_team: bool },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// The role may not do this at all.
+    Role,
+    /// The role may, but not for this patient.
+    NotInCareTeam,
+}
+
+fn is_clinician(role: Role) -> bool {
+    matches!(role, Role::Prescriber | Role::Therapist | Role::Nurse)
+}
+
+/// The one authorization function: role × action × target.
+pub fn authorize(role: Role, action: Action, target: Target) -> Result<(), Denied> {
+    use Action::*;
+    let role_may = match action {
+        CreatePatient => role == Role::Admin || is_clinician(role),
+        ViewPatient | EditPatient => role == Role::Admin || is_clinician(role),
+        ViewChart | RecordAssessment | SendPortalLink | AcknowledgeAlert | ViewAlertDashboard => {
+            is_clinician(role)
+        }
+        ManageCourse => matches!(role, Role::Prescriber | Role::Therapist),
+        ManageUsers | ManageTeams | ManageSettings | ViewAudit => role == Role::Admin,
+    };
+    if !role_may {
+        return Err(Denied::Role);
+    }
+    match target {
+        Target::Clinic => Ok(()),
+        // Admins register patients and assign them to teams, so they see demographics clinic-wide.
+        Target::Patient { .. } if role == Role::Admin => Ok(()),
+        Target::Patient { in_care_team: true } => Ok(()),
+        Target::Patient {
+            in_care_team: false,
+        } => Err(Denied::NotInCareTeam),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Action::*;
+
+    const ALL: [Action; 13] = [
+        CreatePatient,
+        ViewPatient,
+        EditPatient,
+        ViewChart,
+        ManageCourse,
+        RecordAssessment,
+        SendPortalLink,
+        AcknowledgeAlert,
+        ViewAlertDashboard,
+        ManageUsers,
+        ManageTeams,
+        ManageSettings,
+        ViewAudit,
+    ];
+
+    #[test]
+    fn clinicians_never_act_for_patients_outside_their_care_teams() {
+        for role in [
+            Role::Prescriber,
+            Role::Therapist,
+            Role::Nurse,
+            Role::Researcher,
+        ] {
+            for action in ALL {
+                assert!(
+                    authorize(
+                        role,
+                        action,
+                        Target::Patient {
+                            in_care_team: false
+                        }
+                    )
+                    .is_err(),
+                    "{role:?} {action:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn admins_run_the_clinic_but_do_not_read_the_clinical_record() {
+        for action in [
+            ViewChart,
+            RecordAssessment,
+            SendPortalLink,
+            AcknowledgeAlert,
+            ManageCourse,
+        ] {
+            assert_eq!(
+                authorize(Role::Admin, action, Target::Patient { in_care_team: true }),
+                Err(Denied::Role)
+            );
+        }
+        for action in [
+            ManageUsers,
+            ManageTeams,
+            ManageSettings,
+            ViewAudit,
+            CreatePatient,
+        ] {
+            assert_eq!(authorize(Role::Admin, action, Target::Clinic), Ok(()));
+        }
+        assert_eq!(
+            authorize(
+                Role::Admin,
+                ViewPatient,
+                Target::Patient {
+                    in_care_team: false
+                }
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn researchers_have_no_identifiable_access() {
+        for action in ALL {
+            assert!(
+                authorize(Role::Researcher, action, Target::Clinic).is_err(),
+                "{action:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nurses_monitor_but_do_not_manage_courses() {
+        let mine = Target::Patient { in_care_team: true };
+        assert_eq!(authorize(Role::Nurse, RecordAssessment, mine), Ok(()));
+        assert_eq!(authorize(Role::Nurse, AcknowledgeAlert, mine), Ok(()));
+        assert_eq!(
+            authorize(Role::Nurse, ManageCourse, mine),
+            Err(Denied::Role)
+        );
+        assert_eq!(authorize(Role::Prescriber, ManageCourse, mine), Ok(()));
+    }
+}

@@ -1,0 +1,136 @@
+//! The patient portal: a scheduled assessment gets a single-use, expiring link whose token is
+//! stored only as a hash; the patient opens it without an account, answers, and sees a
+//! thank-you page — with the clinic's crisis instructions at once if an answer raised a flag.
+
+use crate::auth::Staff;
+use crate::crypto::{random_token, token_hash};
+use crate::policy::Action;
+use crate::{App, AppError};
+use jiff::SignedDuration;
+use kapstone_clinical::instrument::Instrument;
+use kapstone_store::model::*;
+
+/// What the portal form needs: the instrument to render, and the clinic's name. No patient data.
+#[derive(Debug, Clone)]
+pub struct PortalForm {
+    pub instrument: Instrument,
+    pub clinic_name: String,
+}
+
+/// What the thank-you page needs.
+#[derive(Debug, Clone)]
+pub struct PortalOutcome {
+    /// An answer raised a safety flag: show the crisis instructions now.
+    pub flagged: bool,
+    pub clinic_name: String,
+    pub crisis_line: String,
+    pub crisis_text: String,
+    pub clinic_phone: String,
+    /// Only when true may the page say someone reads answers as they arrive.
+    pub answers_monitored_live: bool,
+}
+
+/// A link ready to copy or send.
+#[derive(Debug, Clone)]
+pub struct IssuedLink {
+    pub url: String,
+    pub expires_at: jiff::Timestamp,
+}
+
+impl App {
+    /// Creates a portal link for a scheduled assessment.
+    pub async fn send_portal_link(
+        &self,
+        staff: &Staff,
+        patient: PatientId,
+        due: DueId,
+    ) -> Result<IssuedLink, AppError> {
+        self.allow(staff, Action::SendPortalLink, Some(patient))
+            .await?;
+        let d = self.store.due(&staff.ctx(), due).await?;
+        if d.patient_id != patient {
+            return Err(AppError::NotFound);
+        }
+        let settings = self.store.settings(staff.user.clinic_id).await?;
+        let token = random_token();
+        let expires_at = kapstone_store::model::now()
+            + SignedDuration::from_hours(24 * settings.portal_link_days);
+        self.store
+            .create_portal_link(&staff.ctx(), due, &token_hash(&token), expires_at)
+            .await?;
+        Ok(IssuedLink {
+            url: format!("{}/p/{token}", self.config.public_url.trim_end_matches('/')),
+            expires_at,
+        })
+    }
+
+    /// The form behind a live link; `NotFound` for unknown, used or expired links alike.
+    pub async fn portal_form(&self, token: &str, origin: &str) -> Result<PortalForm, AppError> {
+        let (link, due) = self
+            .store
+            .open_portal_link(&token_hash(token), origin)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let instrument = self
+            .library
+            .get(&due.instrument)
+            .cloned()
+            .ok_or(AppError::NotFound)?;
+        let clinic = self.store.clinic(link.clinic_id).await?;
+        Ok(PortalForm {
+            instrument,
+            clinic_name: clinic.name,
+        })
+    }
+
+    /// Checks and stores the answers; the link is used up only when they are stored.
+    /// `values[i]` answers item `i + 1`.
+    pub async fn portal_submit(
+        &self,
+        token: &str,
+        origin: &str,
+        values: &[Option<i64>],
+    ) -> Result<PortalOutcome, AppError> {
+        let hash = token_hash(token);
+        let (link, due) = self
+            .store
+            .open_portal_link(&hash, origin)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let instrument = self
+            .library
+            .get(&due.instrument)
+            .ok_or(AppError::NotFound)?;
+        let answers = instrument.answers(values).map_err(|e| match e.item() {
+            Some(item) => AppError::invalid(format!("item {item}"), e.to_string()),
+            None => AppError::invalid("answers", e.to_string()),
+        })?;
+        let response = instrument.respond(answers);
+        // The portal asks every required item; a blank one is named rather than stored.
+        if let Some(&missing) = response.score().missing.first() {
+            let text = instrument
+                .item(missing)
+                .map(|i| i.text.clone())
+                .unwrap_or_default();
+            return Err(AppError::invalid(
+                format!("item {missing}"),
+                format!("please answer question {missing}: {text}"),
+            ));
+        }
+        let recorded = self
+            .store
+            .submit_portal_response(&hash, origin, &response)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let settings = self.store.settings(link.clinic_id).await?;
+        let clinic = self.store.clinic(link.clinic_id).await?;
+        Ok(PortalOutcome {
+            flagged: !recorded.assessment.flags.is_empty() || !recorded.alerts.is_empty(),
+            clinic_name: clinic.name,
+            crisis_line: settings.crisis_line,
+            crisis_text: settings.crisis_text,
+            clinic_phone: settings.phone,
+            answers_monitored_live: settings.answers_monitored_live,
+        })
+    }
+}

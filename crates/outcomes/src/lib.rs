@@ -1,0 +1,14 @@
+//! Outcome measures: change from baseline and trend charts. Pure: no I/O, no clock.
+#![forbid(unsafe_code)]
+
+pub mod change;
+mod svg;
+pub mod trend;
+#[cfg(test)]
+mod xml_check;
+
+pub use change::{Change, ChangeDefinition, ChangeRule, change, definition};
+pub use svg::{Escaped, escape};
+pub use trend::{
+    CIRCLES_UP_TO, DoseMarker, ReferenceLine, SeverityBand, TrendChart, TrendPoint, XTick,
+};

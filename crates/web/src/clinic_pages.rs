@@ -1,0 +1,467 @@
+//! Staff pages: the alert dashboard, patients, the chart and the actions taken from it.
+
+use crate::http::{Origin, PageError, render};
+use crate::views::{
+    AlertRow, Dashboard, LinkPage, PatientForm, PatientFormData, PatientRow, Patients,
+};
+use crate::{Shared, chart_view, check_csrf};
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use kapstone_app::AppError;
+use kapstone_app::clinical::course::{CourseStatus, Indication, Route};
+use kapstone_app::clinical::vocab::{Role, Sex};
+use kapstone_app::model::*;
+use std::collections::HashMap;
+use std::str::FromStr;
+
+/// Unwraps a page step: on failure, the response to send instead.
+macro_rules! page {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return r,
+        }
+    };
+}
+
+fn ok_or_page<T>(r: Result<T, AppError>) -> Result<T, Response> {
+    r.map_err(|e| PageError(e).into_response())
+}
+
+fn parse_id<T: FromStr>(s: &str) -> Result<T, Response> {
+    T::from_str(s).map_err(|_| PageError(AppError::NotFound).into_response())
+}
+
+pub async fn dashboard(State(web): State<Shared>, headers: HeaderMap, origin: Origin) -> Response {
+    let staff = page!(web.staff(&headers, &origin).await);
+    if staff.role() == Role::Admin {
+        return Redirect::to("/patients").into_response();
+    }
+    let alerts = page!(ok_or_page(web.app.open_alerts(&staff).await));
+    let mut names: HashMap<PatientId, String> = HashMap::new();
+    let mut rows = Vec::with_capacity(alerts.len());
+    for a in alerts {
+        if !names.contains_key(&a.alert.patient_id) {
+            let p = page!(ok_or_page(
+                web.app.patient(&staff, a.alert.patient_id).await
+            ));
+            names.insert(
+                p.id,
+                format!("{}, {}", p.details.family_name, p.details.given_name),
+            );
+        }
+        rows.push(AlertRow {
+            patient_id: a.alert.patient_id.to_string(),
+            patient_name: names.get(&a.alert.patient_id).cloned().unwrap_or_default(),
+            message: a.alert.message.clone(),
+            raised_at: chart_view::when(a.alert.raised_at),
+            overdue: a.overdue,
+        });
+    }
+    let overdue_minutes = page!(ok_or_page(
+        web.app.overdue_minutes(staff.user.clinic_id).await
+    ));
+    render(
+        StatusCode::OK,
+        &Dashboard {
+            layout: web.layout(&staff).await,
+            alerts: rows,
+            overdue_minutes,
+        },
+    )
+}
+
+#[derive(serde::Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+pub async fn patients(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Query(q): Query<SearchQuery>,
+) -> Response {
+    let staff = page!(web.staff(&headers, &origin).await);
+    let found = page!(ok_or_page(web.app.find_patients(&staff, &q.q).await));
+    let patients = found
+        .into_iter()
+        .map(|p| PatientRow {
+            id: p.id.to_string(),
+            given_name: p.details.given_name,
+            family_name: p.details.family_name,
+            mrn: p.mrn,
+            birth_date: p.details.birth_date.to_string(),
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &Patients {
+            layout: web.layout(&staff).await,
+            query: q.q,
+            patients,
+        },
+    )
+}
+
+fn details_from(f: &PatientFormData) -> Result<PatientDetails, AppError> {
+    let birth_date = jiff::civil::Date::from_str(f.birth_date.trim())
+        .map_err(|_| AppError::invalid("birth_date", "enter a date as YYYY-MM-DD"))?;
+    let sex = Sex::parse(f.sex.trim()).map_err(|e| AppError::invalid("sex", e.to_string()))?;
+    let opt = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    Ok(PatientDetails {
+        given_name: f.given_name.clone(),
+        family_name: f.family_name.clone(),
+        birth_date,
+        sex,
+        email: opt(&f.email),
+        phone: opt(&f.phone),
+        postal_code: opt(&f.postal_code),
+    })
+}
+
+fn form_page(
+    web: &Shared,
+    layout: crate::views::Layout,
+    csrf: String,
+    heading: &str,
+    action: String,
+    form: PatientFormData,
+    error: Option<String>,
+) -> Response {
+    let _ = web;
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render(
+        status,
+        &PatientForm {
+            layout,
+            heading: heading.into(),
+            action,
+            csrf,
+            error,
+            sexes: Sex::IDS.iter().map(|s| (*s, *s == form.sex)).collect(),
+            form,
+        },
+    )
+}
+
+pub async fn new_patient_page(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+) -> Response {
+    let staff = page!(web.staff(&headers, &origin).await);
+    let form = PatientFormData {
+        sex: "unknown".into(),
+        ..Default::default()
+    };
+    let layout = web.layout(&staff).await;
+    form_page(
+        &web,
+        layout,
+        staff.session.csrf_token.clone(),
+        "Register a patient",
+        "/patients/new".into(),
+        form,
+        None,
+    )
+}
+
+pub async fn create_patient(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Form(f): Form<PatientFormData>,
+) -> Response {
+    let staff = page!(web.staff(&headers, &origin).await);
+    if let Err(e) = check_csrf(&staff, &f.csrf) {
+        return e.into_response();
+    }
+    let result = match details_from(&f) {
+        Ok(details) => {
+            web.app
+                .create_patient(&staff, &NewPatient { mrn: None, details })
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(p) => Redirect::to(&format!("/patients/{}", p.id)).into_response(),
+        Err(e @ AppError::Invalid { .. }) => {
+            let layout = web.layout(&staff).await;
+            form_page(
+                &web,
+                layout,
+                staff.session.csrf_token.clone(),
+                "Register a patient",
+                "/patients/new".into(),
+                f,
+                Some(e.to_string()),
+            )
+        }
+        Err(e) => PageError(e).into_response(),
+    }
+}
+
+pub async fn edit_patient_page(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Path(id): Path<String>,
+) -> Response {
+    let staff = page!(web.staff(&headers, &origin).await);
+    let id: PatientId = page!(parse_id(&id));
+    let p = page!(ok_or_page(web.app.patient(&staff, id).await));
+    let d = &p.details;
+    let form = PatientFormData {
+        csrf: String::new(),
+        given_name: d.given_name.clone(),
+        family_name: d.family_name.clone(),
+        birth_date: d.birth_date.to_string(),
+        sex: d.sex.as_str().into(),
+        email: d.email.clone().unwrap_or_default(),
+        phone: d.phone.clone().unwrap_or_default(),
+        postal_code: d.postal_code.clone().unwrap_or_default(),
+    };
+    let layout = web.layout(&staff).await;
+    form_page(
+        &web,
+        layout,
+        staff.session.csrf_token.clone(),
+        "Edit patient details",
+        format!("/patients/{id}/edit"),
+        form,
+        None,
+    )
+}
+
+pub async fn edit_patient(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Path(id): Path<String>,
+    Form(f): Form<PatientFormData>,
+) -> Response {
+    let staff = page!(web.staff(&headers, &origin).await);
+    let id: PatientId = page!(parse_id(&id));
+    if let Err(e) = check_csrf(&staff, &f.csrf) {
+        return e.into_response();
+    }
+    let result = match details_from(&f) {
+        Ok(details) => web.app.update_patient(&staff, id, &details).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Redirect::to(&format!("/patients/{id}")).into_response(),
+        Err(e @ AppError::Invalid { .. }) => {
+            let layout = web.layout(&staff).await;
+            form_page(
+                &web,
+                layout,
+                staff.session.csrf_token.clone(),
+                "Edit patient details",
+                format!("/patients/{id}/edit"),
+                f,
+                Some(e.to_string()),
+            )
+        }
+        Err(e) => PageError(e).into_response(),
+    }
+}
+
+pub async fn chart(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Path(id): Path<String>,
+) -> Response {
+    let staff = page!(web.staff(&headers, &origin).await);
+    let id: PatientId = page!(parse_id(&id));
+    let chart = page!(ok_or_page(web.app.chart(&staff, id).await));
+    let overdue_minutes = page!(ok_or_page(
+        web.app.overdue_minutes(staff.user.clinic_id).await
+    ));
+    let layout = web.layout(&staff).await;
+    let view = chart_view::build(
+        &web.app,
+        layout,
+        &staff.session.csrf_token,
+        &chart,
+        overdue_minutes,
+    );
+    render(StatusCode::OK, &view)
+}
+
+#[derive(serde::Deserialize)]
+pub struct CourseForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    indication: String,
+    #[serde(default)]
+    route: String,
+    #[serde(default)]
+    protocol: String,
+    #[serde(default)]
+    intake: String,
+}
+
+fn back_to_chart(id: PatientId) -> Response {
+    Redirect::to(&format!("/patients/{id}")).into_response()
+}
+
+pub async fn open_course(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Path(id): Path<String>,
+    Form(f): Form<CourseForm>,
+) -> Response {
+    let staff = page!(web.staff(&headers, &origin).await);
+    let id: PatientId = page!(parse_id(&id));
+    if let Err(e) = check_csrf(&staff, &f.csrf) {
+        return e.into_response();
+    }
+    let parsed = (|| -> Result<_, AppError> {
+        let indication = Indication::parse(&f.indication)
+            .map_err(|e| AppError::invalid("indication", e.to_string()))?;
+        let route = match f.route.trim() {
+            "" => None,
+            r => Some(Route::parse(r).map_err(|e| AppError::invalid("route", e.to_string()))?),
+        };
+        let intake = jiff::civil::Date::from_str(f.intake.trim())
+            .map_err(|_| AppError::invalid("intake", "enter a date as YYYY-MM-DD"))?;
+        Ok((indication, route, intake))
+    })();
+    let result = match parsed {
+        Ok((indication, route, intake)) => {
+            web.app
+                .open_course(&staff, id, indication, route, &f.protocol, intake)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => back_to_chart(id),
+        Err(e) => PageError(e).into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct StatusForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn course_status(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Path((id, course)): Path<(String, String)>,
+    Form(f): Form<StatusForm>,
+) -> Response {
+    let staff = page!(web.staff(&headers, &origin).await);
+    let id: PatientId = page!(parse_id(&id));
+    let course: CourseId = page!(parse_id(&course));
+    if let Err(e) = check_csrf(&staff, &f.csrf) {
+        return e.into_response();
+    }
+    let to = match CourseStatus::parse(&f.to) {
+        Ok(t) => t,
+        Err(e) => return PageError(AppError::invalid("to", e.to_string())).into_response(),
+    };
+    let reason = Some(f.reason.as_str()).filter(|r| !r.trim().is_empty());
+    // The course must belong to the patient in the path, or it is not found.
+    let chart = page!(ok_or_page(web.app.chart(&staff, id).await));
+    if !chart.courses.iter().any(|(c, _)| c.id == course) {
+        return PageError(AppError::NotFound).into_response();
+    }
+    match web
+        .app
+        .change_course_status(&staff, course, to, reason)
+        .await
+    {
+        Ok(_) => back_to_chart(id),
+        Err(e) => PageError(e).into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn create_link(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Path((id, due)): Path<(String, String)>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let staff = page!(web.staff(&headers, &origin).await);
+    let id: PatientId = page!(parse_id(&id));
+    let due: DueId = page!(parse_id(&due));
+    if let Err(e) = check_csrf(&staff, &f.csrf) {
+        return e.into_response();
+    }
+    let link = page!(ok_or_page(web.app.send_portal_link(&staff, id, due).await));
+    let p = page!(ok_or_page(web.app.patient(&staff, id).await));
+    let chart = page!(ok_or_page(web.app.chart(&staff, id).await));
+    let instrument = chart
+        .dues
+        .iter()
+        .find(|d| d.id == due)
+        .and_then(|d| web.app.library().get(&d.instrument))
+        .map(|i| i.short_name.clone())
+        .unwrap_or_default();
+    render(
+        StatusCode::OK,
+        &LinkPage {
+            layout: web.layout(&staff).await,
+            patient_id: id.to_string(),
+            patient_name: format!("{} {}", p.details.given_name, p.details.family_name),
+            instrument,
+            url: link.url,
+            expires: chart_view::when(link.expires_at),
+        },
+    )
+}
+
+#[derive(serde::Deserialize)]
+pub struct AckForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    note: String,
+}
+
+pub async fn acknowledge(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Path((id, alert)): Path<(String, String)>,
+    Form(f): Form<AckForm>,
+) -> Response {
+    let staff = page!(web.staff(&headers, &origin).await);
+    let id: PatientId = page!(parse_id(&id));
+    let alert: AlertId = page!(parse_id(&alert));
+    if let Err(e) = check_csrf(&staff, &f.csrf) {
+        return e.into_response();
+    }
+    match web.app.acknowledge_alert(&staff, id, alert, &f.note).await {
+        Ok(_) => back_to_chart(id),
+        Err(e) => PageError(e).into_response(),
+    }
+}

@@ -1,0 +1,216 @@
+//! kapstone's web app: the staff UI, the patient portal and the security around them.
+//! It reaches data only through `kapstone_app`'s use cases, which authorize and audit.
+#![forbid(unsafe_code)]
+// Page steps return the response to send instead of a result; it is built once per request,
+// so boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
+mod admin_pages;
+mod auth_pages;
+mod chart_view;
+mod clinic_pages;
+pub mod http;
+mod portal_pages;
+mod views;
+
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use http::{Limiter, Origin, PageError};
+use kapstone_app::App;
+use kapstone_app::auth::{SessionState, Staff};
+use kapstone_app::clinical::vocab::Role;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything a request handler needs; built once per server.
+pub struct Web {
+    pub app: App,
+    /// Every page carries a "synthetic demo data" banner.
+    pub synthetic: bool,
+    /// Cookies are `Secure` and HSTS is sent when the public URL is https.
+    pub secure: bool,
+    pub limiter: Limiter,
+}
+
+pub type Shared = Arc<Web>;
+
+impl Web {
+    pub fn new(app: App, synthetic: bool) -> Shared {
+        let secure = app.public_url().starts_with("https://");
+        Arc::new(Web {
+            app,
+            synthetic,
+            secure,
+            limiter: Limiter::new(30, Duration::from_secs(60)),
+        })
+    }
+
+    /// The signed-in staff member, or where to send the browser instead.
+    pub(crate) async fn staff(
+        &self,
+        headers: &HeaderMap,
+        origin: &Origin,
+    ) -> Result<Staff, Response> {
+        let Some(token) = http::session_token(headers) else {
+            return Err(Redirect::to("/signin").into_response());
+        };
+        match self.app.session(&token, &origin.0).await {
+            Ok((staff, SessionState::Ready)) => Ok(staff),
+            Ok((_, SessionState::NeedsMfa)) => Err(Redirect::to("/mfa").into_response()),
+            Ok((_, SessionState::NeedsEnrolment)) => {
+                Err(Redirect::to("/mfa/enrol").into_response())
+            }
+            Err(e) => Err(PageError(e).into_response()),
+        }
+    }
+
+    pub(crate) async fn layout(&self, staff: &Staff) -> views::Layout {
+        let clinic_name = self
+            .app
+            .clinic(staff.user.clinic_id)
+            .await
+            .map(|c| c.name)
+            .unwrap_or_default();
+        views::Layout {
+            synthetic: self.synthetic,
+            nav: Some(views::Nav {
+                clinic_name,
+                user_name: staff.user.display_name.clone(),
+                role: staff.role().as_str().to_string(),
+                csrf: staff.session.csrf_token.clone(),
+                admin: staff.role() == Role::Admin,
+                clinician: matches!(
+                    staff.role(),
+                    Role::Prescriber | Role::Therapist | Role::Nurse
+                ),
+            }),
+        }
+    }
+}
+
+/// Refuses a state-changing request whose form does not carry the session's CSRF token.
+pub(crate) fn check_csrf(staff: &Staff, given: &str) -> Result<(), PageError> {
+    if kapstone_app::crypto::same(&staff.session.csrf_token, given) {
+        Ok(())
+    } else {
+        Err(PageError(kapstone_app::AppError::Forbidden))
+    }
+}
+
+async fn static_file(path: axum::extract::Path<String>) -> Response {
+    let (body, ty): (&'static str, &'static str) = match path.0.as_str() {
+        "htmx.min.js" => (include_str!("../static/htmx.min.js"), "text/javascript"),
+        "app.css" => (include_str!("../static/app.css"), "text/css"),
+        _ => return (axum::http::StatusCode::NOT_FOUND, "not found").into_response(),
+    };
+    let mut r = body.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ty));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    r
+}
+
+async fn home() -> Redirect {
+    Redirect::to("/dashboard")
+}
+
+/// Every route. Patient-scoped routes are listed in `PATIENT_ROUTES` too, so the access test
+/// can try each of them as an outsider.
+pub fn router(web: Shared) -> Router {
+    let secure = web.secure;
+    Router::new()
+        .route("/", get(home))
+        .route("/static/{file}", get(static_file))
+        .route(
+            "/signin",
+            get(auth_pages::signin_page).post(auth_pages::signin),
+        )
+        .route("/signout", post(auth_pages::signout))
+        .route("/mfa", get(auth_pages::mfa_page).post(auth_pages::mfa))
+        .route("/mfa/recovery", post(auth_pages::recovery))
+        .route(
+            "/mfa/enrol",
+            get(auth_pages::enrol_page).post(auth_pages::enrol),
+        )
+        .route(
+            "/setup/{token}",
+            get(auth_pages::setup_page).post(auth_pages::setup),
+        )
+        .route("/dashboard", get(clinic_pages::dashboard))
+        .route("/patients", get(clinic_pages::patients))
+        .route(
+            "/patients/new",
+            get(clinic_pages::new_patient_page).post(clinic_pages::create_patient),
+        )
+        .route("/patients/{id}", get(clinic_pages::chart))
+        .route(
+            "/patients/{id}/edit",
+            get(clinic_pages::edit_patient_page).post(clinic_pages::edit_patient),
+        )
+        .route("/patients/{id}/courses", post(clinic_pages::open_course))
+        .route(
+            "/patients/{id}/courses/{course}/status",
+            post(clinic_pages::course_status),
+        )
+        .route(
+            "/patients/{id}/dues/{due}/link",
+            post(clinic_pages::create_link),
+        )
+        .route(
+            "/patients/{id}/alerts/{alert}/ack",
+            post(clinic_pages::acknowledge),
+        )
+        .route(
+            "/admin/settings",
+            get(admin_pages::settings_page).post(admin_pages::save_settings),
+        )
+        .route("/admin/audit", get(admin_pages::audit))
+        .route(
+            "/p/{token}",
+            get(portal_pages::form).post(portal_pages::submit),
+        )
+        .layer(axum::middleware::from_fn(move |req, next| {
+            http::security(secure, req, next)
+        }))
+        .with_state(web)
+}
+
+/// Patient-scoped routes (method, path with `{id}` and any other ids), for the access test.
+pub const PATIENT_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/patients/{id}"),
+    ("GET", "/patients/{id}/edit"),
+    ("POST", "/patients/{id}/edit"),
+    ("POST", "/patients/{id}/courses"),
+    ("POST", "/patients/{id}/courses/{course}/status"),
+    ("POST", "/patients/{id}/dues/{due}/link"),
+    ("POST", "/patients/{id}/alerts/{alert}/ack"),
+];
+
+/// Serves until the process ends.
+pub async fn serve(web: Shared, addr: SocketAddr) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    axum::serve(
+        listener,
+        router(web).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}
+
+/// Binds first (so the caller can print the real address), then serves.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+pub async fn serve_on(web: Shared, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(web).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}

@@ -1,0 +1,185 @@
+//! The patient portal: a questionnaire rendered from its instrument definition, checked item by
+//! item, and a thank-you page that shows crisis instructions at once after a flagged answer.
+
+use crate::Shared;
+use crate::http::{self, Origin, PageError, render};
+use crate::views::{Layout, Message, PortalDone, PortalForm, Question};
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kapstone_app::AppError;
+use kapstone_app::clinical::instrument::{AnswerSet, Instrument};
+
+fn gone(web: &Shared) -> Response {
+    render(
+        StatusCode::NOT_FOUND,
+        &Message {
+            layout: Layout::bare(web.synthetic),
+            heading: "This link no longer works".into(),
+            body: "Questionnaire links work once and expire. If you still need to answer, please contact your clinic for a new link.".into(),
+            link: None,
+        },
+    )
+}
+
+fn questions(inst: &Instrument, given: &[Option<i64>], bad: &[u16]) -> Vec<Question> {
+    inst.items
+        .iter()
+        .map(|item| {
+            let value = given.get(usize::from(item.number) - 1).copied().flatten();
+            let (range, min, max, min_label, max_label, options) = match &item.answers {
+                AnswerSet::Options(opts) => (
+                    false,
+                    0,
+                    0,
+                    String::new(),
+                    String::new(),
+                    opts.iter()
+                        .map(|o| (o.value, o.label.clone(), value == Some(o.value)))
+                        .collect(),
+                ),
+                AnswerSet::Range {
+                    min,
+                    max,
+                    min_label,
+                    max_label,
+                } => (
+                    true,
+                    *min,
+                    *max,
+                    min_label.clone(),
+                    max_label.clone(),
+                    Vec::new(),
+                ),
+            };
+            Question {
+                number: item.number,
+                text: item.text.clone(),
+                optional: item.optional,
+                conditional: item.asked_when.is_some(),
+                range,
+                min,
+                max,
+                min_label,
+                max_label,
+                value: value.map(|v| v.to_string()).unwrap_or_default(),
+                options,
+                error: bad.contains(&item.number),
+            }
+        })
+        .collect()
+}
+
+fn form_page(
+    web: &Shared,
+    token: String,
+    clinic_name: String,
+    inst: &Instrument,
+    given: &[Option<i64>],
+    errors: Vec<(u16, String)>,
+) -> Response {
+    let bad: Vec<u16> = errors.iter().map(|e| e.0).collect();
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    render(
+        status,
+        &PortalForm {
+            layout: Layout::bare(web.synthetic),
+            token,
+            clinic_name,
+            name: inst.name.clone(),
+            short_name: inst.short_name.clone(),
+            instructions: inst.instructions.clone(),
+            questions: questions(inst, given, &bad),
+            errors,
+        },
+    )
+}
+
+pub async fn form(
+    State(web): State<Shared>,
+    origin: Origin,
+    Path(token): Path<String>,
+) -> Response {
+    if !web.limiter.allow("portal", &origin) {
+        return http::too_many();
+    }
+    match web.app.portal_form(&token, &origin.0).await {
+        Ok(f) => form_page(&web, token, f.clinic_name, &f.instrument, &[], vec![]),
+        Err(AppError::NotFound) => gone(&web),
+        Err(e) => PageError(e).into_response(),
+    }
+}
+
+pub async fn submit(
+    State(web): State<Shared>,
+    origin: Origin,
+    Path(token): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    if !web.limiter.allow("portal", &origin) {
+        return http::too_many();
+    }
+    let f = match web.app.portal_form(&token, &origin.0).await {
+        Ok(f) => f,
+        Err(AppError::NotFound) => return gone(&web),
+        Err(e) => return PageError(e).into_response(),
+    };
+    let inst = &f.instrument;
+    let mut values: Vec<Option<i64>> = vec![None; inst.items.len()];
+    let mut errors = Vec::new();
+    for (name, raw) in &fields {
+        let Some(n) = name
+            .strip_prefix("item")
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        let Some(slot) = n.checked_sub(1).and_then(|i| values.get_mut(i)) else {
+            continue;
+        };
+        let raw = raw.trim();
+        if raw.is_empty() {
+            continue;
+        }
+        match raw.parse::<i64>() {
+            Ok(v) => *slot = Some(v),
+            Err(_) => errors.push((
+                u16::try_from(n).unwrap_or(0),
+                format!("Question {n}: please enter a whole number"),
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return form_page(&web, token, f.clinic_name, inst, &values, errors);
+    }
+    match web.app.portal_submit(&token, &origin.0, &values).await {
+        Ok(outcome) => render(
+            StatusCode::OK,
+            &PortalDone {
+                layout: Layout::bare(web.synthetic),
+                o: outcome,
+            },
+        ),
+        Err(AppError::Invalid { field, message }) => {
+            let item = field
+                .strip_prefix("item ")
+                .and_then(|n| n.parse::<u16>().ok())
+                .unwrap_or(0);
+            form_page(
+                &web,
+                token,
+                f.clinic_name,
+                inst,
+                &values,
+                vec![(item, message)],
+            )
+        }
+        Err(AppError::NotFound) => gone(&web),
+        Err(e) => PageError(e).into_response(),
+    }
+}

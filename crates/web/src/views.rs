@@ -1,0 +1,300 @@
+//! Page view-models: the only values templates see. Askama escapes every `{{ }}` by default;
+//! the one `|safe` is the trend chart SVG, which escapes its own text.
+
+use askama::Template;
+
+#[derive(Debug, Clone)]
+pub struct Nav {
+    pub clinic_name: String,
+    pub user_name: String,
+    pub role: String,
+    pub csrf: String,
+    pub admin: bool,
+    pub clinician: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub synthetic: bool,
+    pub nav: Option<Nav>,
+}
+
+impl Layout {
+    pub fn bare(synthetic: bool) -> Layout {
+        Layout {
+            synthetic,
+            nav: None,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct Message {
+    pub layout: Layout,
+    pub heading: String,
+    pub body: String,
+    pub link: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+pub struct SignIn {
+    pub layout: Layout,
+    pub error: Option<String>,
+    pub email: String,
+}
+
+#[derive(Template)]
+#[template(path = "mfa.html")]
+pub struct Mfa {
+    pub layout: Layout,
+    pub error: Option<String>,
+    pub csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "enrol.html")]
+pub struct Enrol {
+    pub layout: Layout,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub secret: String,
+    pub uri: String,
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodes {
+    pub layout: Layout,
+    pub codes: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+pub struct Setup {
+    pub layout: Layout,
+    pub error: Option<String>,
+    pub token: String,
+    pub name: String,
+    pub email: String,
+}
+
+pub struct AlertRow {
+    pub patient_id: String,
+    pub patient_name: String,
+    pub message: String,
+    pub raised_at: String,
+    pub overdue: bool,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub struct Dashboard {
+    pub layout: Layout,
+    pub alerts: Vec<AlertRow>,
+    pub overdue_minutes: i64,
+}
+
+pub struct PatientRow {
+    pub id: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub mrn: String,
+    pub birth_date: String,
+}
+
+#[derive(Template)]
+#[template(path = "patients.html")]
+pub struct Patients {
+    pub layout: Layout,
+    pub query: String,
+    pub patients: Vec<PatientRow>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct PatientFormData {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub given_name: String,
+    #[serde(default)]
+    pub family_name: String,
+    #[serde(default)]
+    pub birth_date: String,
+    #[serde(default)]
+    pub sex: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub postal_code: String,
+}
+
+#[derive(Template)]
+#[template(path = "patient_form.html")]
+pub struct PatientForm {
+    pub layout: Layout,
+    pub heading: String,
+    pub action: String,
+    pub csrf: String,
+    pub error: Option<String>,
+    pub form: PatientFormData,
+    pub sexes: Vec<(&'static str, bool)>,
+}
+
+pub struct OpenAlert {
+    pub id: String,
+    pub message: String,
+    pub raised_at: String,
+    pub overdue: bool,
+}
+
+pub struct ClosedAlert {
+    pub message: String,
+    pub raised_at: String,
+    pub acknowledged: String,
+    pub note: String,
+}
+
+pub struct Badge {
+    pub label: String,
+    pub class: &'static str,
+    pub definition: String,
+}
+
+pub struct ChangeView {
+    pub baseline: String,
+    pub latest: String,
+    pub delta: String,
+    pub badges: Vec<Badge>,
+}
+
+pub struct ChartView {
+    pub title: String,
+    pub svg: String,
+    pub change: Option<ChangeView>,
+}
+
+pub struct DueRow {
+    pub id: String,
+    pub due_on: String,
+    pub instrument: String,
+    pub time_point: String,
+    pub status: &'static str,
+}
+
+pub struct CourseView {
+    pub id: String,
+    pub indication: String,
+    pub protocol: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub next: Vec<&'static str>,
+}
+
+pub struct TimelineEntry {
+    pub when: String,
+    pub what: String,
+}
+
+#[derive(Template)]
+#[template(path = "chart.html")]
+pub struct ChartPage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub id: String,
+    pub name: String,
+    pub mrn: String,
+    pub birth_date: String,
+    pub sex: String,
+    pub open_alerts: Vec<OpenAlert>,
+    pub closed_alerts: Vec<ClosedAlert>,
+    pub charts: Vec<ChartView>,
+    pub dues: Vec<DueRow>,
+    pub courses: Vec<CourseView>,
+    pub timeline: Vec<TimelineEntry>,
+    pub indications: Vec<&'static str>,
+    pub routes: Vec<&'static str>,
+    pub templates: Vec<(&'static str, &'static str)>,
+    pub today: String,
+}
+
+#[derive(Template)]
+#[template(path = "link.html")]
+pub struct LinkPage {
+    pub layout: Layout,
+    pub patient_id: String,
+    pub patient_name: String,
+    pub instrument: String,
+    pub url: String,
+    pub expires: String,
+}
+
+pub struct Question {
+    pub number: u16,
+    pub text: String,
+    pub optional: bool,
+    pub conditional: bool,
+    pub range: bool,
+    pub min: i64,
+    pub max: i64,
+    pub min_label: String,
+    pub max_label: String,
+    pub value: String,
+    /// (value, label, checked)
+    pub options: Vec<(i64, String, bool)>,
+    pub error: bool,
+}
+
+#[derive(Template)]
+#[template(path = "portal_form.html")]
+pub struct PortalForm {
+    pub layout: Layout,
+    pub token: String,
+    pub clinic_name: String,
+    pub name: String,
+    pub short_name: String,
+    pub instructions: String,
+    pub questions: Vec<Question>,
+    /// (item number, message)
+    pub errors: Vec<(u16, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "portal_done.html")]
+pub struct PortalDone {
+    pub layout: Layout,
+    pub o: kapstone_app::portal::PortalOutcome,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+pub struct Settings {
+    pub layout: Layout,
+    pub csrf: String,
+    pub error: Option<String>,
+    pub saved: bool,
+    pub s: kapstone_app::model::ClinicSettings,
+    pub roles: Vec<(&'static str, bool)>,
+}
+
+pub struct AuditRow {
+    pub seq: i64,
+    pub occurred_at: String,
+    pub actor_kind: String,
+    pub actor: String,
+    pub action: String,
+    pub patient: String,
+    pub origin: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+pub struct Audit {
+    pub layout: Layout,
+    pub patient: String,
+    pub actor: String,
+    pub events: Vec<AuditRow>,
+}
