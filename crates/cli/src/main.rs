@@ -1,12 +1,15 @@
 //! The `kapstone` command.
 #![forbid(unsafe_code)]
 
+mod demo;
 mod score;
 
 use clap::{Parser, Subcommand};
 use kapstone_clinical::instrument::{Library, SourceFile};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +52,78 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Create (if absent) a synthetic demo clinic and serve it.
+    Demo {
+        #[arg(long, env = "KAPSTONE_DB", default_value = "sqlite://kapstone-demo.db")]
+        db: String,
+        /// Synthetic patients to create with a new demo clinic.
+        #[arg(long, default_value_t = kapstone_demo::DEFAULT_PATIENTS)]
+        patients: usize,
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        #[arg(long, env = "KAPSTONE_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+    },
+    /// Run the clinic.
+    Serve {
+        #[arg(long, env = "KAPSTONE_DB", default_value = "sqlite://kapstone.db")]
+        db: String,
+        #[arg(long, env = "KAPSTONE_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// The address people reach kapstone at, used in links (https:// unless on this machine).
+        #[arg(long, env = "KAPSTONE_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
+    /// Clinics.
+    Clinic {
+        #[command(subcommand)]
+        command: ClinicCommand,
+    },
+    /// Staff accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClinicCommand {
+    /// Create a clinic.
+    Create {
+        #[arg(long, env = "KAPSTONE_DB", default_value = "sqlite://kapstone.db")]
+        db: String,
+        #[arg(long)]
+        name: String,
+        /// IANA time zone, e.g. America/New_York.
+        #[arg(long)]
+        time_zone: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a staff member; prints their one-time set-up link.
+    Add {
+        #[arg(long, env = "KAPSTONE_DB", default_value = "sqlite://kapstone.db")]
+        db: String,
+        #[arg(long)]
+        email: String,
+        /// admin, prescriber, therapist, nurse or researcher.
+        #[arg(long)]
+        role: String,
+        /// Display name (defaults to the e-mail address).
+        #[arg(long)]
+        name: Option<String>,
+        /// The clinic's id, when the database holds more than one.
+        #[arg(long)]
+        clinic: Option<String>,
+        #[arg(
+            long,
+            env = "KAPSTONE_PUBLIC_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        public_url: String,
     },
 }
 
@@ -129,6 +204,47 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Migrate { db } => runtime()?.block_on(migrate(&db)),
+        Command::Demo {
+            db,
+            patients,
+            seed,
+            addr,
+        } => {
+            let lib = library(cli.instruments.as_deref())?;
+            runtime()?.block_on(run_demo(&db, lib, patients, seed, addr))
+        }
+        Command::Serve {
+            db,
+            addr,
+            public_url,
+        } => {
+            let lib = library(cli.instruments.as_deref())?;
+            runtime()?.block_on(serve(&db, lib, addr, public_url))
+        }
+        Command::Clinic {
+            command:
+                ClinicCommand::Create {
+                    db,
+                    name,
+                    time_zone,
+                },
+        } => runtime()?.block_on(clinic_create(&db, &name, &time_zone)),
+        Command::User {
+            command:
+                UserCommand::Add {
+                    db,
+                    email,
+                    role,
+                    name,
+                    clinic,
+                    public_url,
+                },
+        } => {
+            let role = kapstone_clinical::vocab::Role::parse(&role)
+                .map_err(|e| Failure::input(format!("--{e}")))?;
+            let lib = library(cli.instruments.as_deref())?;
+            runtime()?.block_on(user_add(&db, lib, &email, role, name, clinic, public_url))
+        }
         Command::Audit {
             command: AuditCommand::Verify { db },
         } => runtime()?.block_on(audit_verify(&db)),
@@ -219,4 +335,179 @@ async fn audit_verify(db: &str) -> Result<(), Failure> {
         }
         Some(b) => Err(Failure::other(format!("{b}"))),
     }
+}
+
+async fn app(db: &str, lib: Library, public_url: String) -> Result<kapstone_app::App, Failure> {
+    let store = open(db).await?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| Failure::other(e.to_string()))?;
+    let config = kapstone_app::Config {
+        public_url,
+        password_cost: Default::default(),
+    };
+    Ok(kapstone_app::App::new(
+        Arc::from(store),
+        Arc::new(lib),
+        config,
+    ))
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.strip_prefix("http://").unwrap_or("");
+    let host = rest.split(['/', ':']).next().unwrap_or("");
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+async fn run_demo(
+    db: &str,
+    lib: Library,
+    patients: usize,
+    seed: u64,
+    addr: SocketAddr,
+) -> Result<(), Failure> {
+    let public_url = format!("http://{addr}");
+    let app = app(db, lib, public_url.clone()).await?;
+    let started = std::time::Instant::now();
+    match demo::existing(&app).await.map_err(Failure::other)? {
+        Some(_) => println!(
+            "Using the synthetic demo clinic already in {}",
+            kapstone_store::redact_url(db)
+        ),
+        None => {
+            println!(
+                "Creating the synthetic demo clinic: {patients} synthetic patients (seed {seed})…"
+            );
+            let counts = demo::create(&app, patients, seed)
+                .await
+                .map_err(Failure::other)?;
+            println!(
+                "  wrote {} patients, {} courses, {} encounters, {} questionnaires, {} safety alerts in {:.1} s",
+                counts.patients,
+                counts.courses,
+                counts.encounters,
+                counts.assessments,
+                counts.alerts,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let listener = kapstone_web::bind(addr)
+        .await
+        .map_err(|e| Failure::other(format!("cannot listen on {addr}: {e}")))?;
+    println!();
+    println!("kapstone demo — SYNTHETIC DATA, not real patients — serving {public_url}");
+    println!(
+        "Sign in with any of these accounts (password: {}):",
+        demo::PASSWORD
+    );
+    for (email, _, role) in demo::STAFF {
+        println!("  {:<11} {email}", role.as_str());
+    }
+    println!(
+        "Two-step sign-in is switched off for this demo clinic only (Settings); a real clinic requires it for every role."
+    );
+    println!("Press Ctrl-C to stop.");
+    let web = kapstone_web::Web::new(app, true);
+    kapstone_web::serve_on(web, listener)
+        .await
+        .map_err(|e| Failure::other(e.to_string()))
+}
+
+async fn serve(
+    db: &str,
+    lib: Library,
+    addr: SocketAddr,
+    public_url: Option<String>,
+) -> Result<(), Failure> {
+    let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
+    if !public_url.starts_with("https://") && !is_loopback_url(&public_url) {
+        return Err(Failure::input(format!(
+            "--public-url: {public_url} is plain http on a network address; serve kapstone behind TLS and give its https:// address"
+        )));
+    }
+    let app = app(db, lib, public_url.clone()).await?;
+    let listener = kapstone_web::bind(addr)
+        .await
+        .map_err(|e| Failure::other(format!("cannot listen on {addr}: {e}")))?;
+    println!("kapstone serving {public_url} (listening on {addr})");
+    kapstone_web::serve_on(kapstone_web::Web::new(app, false), listener)
+        .await
+        .map_err(|e| Failure::other(e.to_string()))
+}
+
+async fn clinic_create(db: &str, name: &str, time_zone: &str) -> Result<(), Failure> {
+    let store = open(db).await?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| Failure::other(e.to_string()))?;
+    let clinic = store
+        .create_clinic(
+            &kapstone_store::model::NewClinic {
+                name: name.into(),
+                time_zone: time_zone.into(),
+            },
+            "cli",
+        )
+        .await
+        .map_err(|e| match e {
+            kapstone_store::StoreError::Invalid { .. } => Failure::input(format!("--{e}")),
+            other => Failure::other(other.to_string()),
+        })?;
+    println!("created clinic {} ({})", clinic.name, clinic.id);
+    Ok(())
+}
+
+async fn user_add(
+    db: &str,
+    lib: Library,
+    email: &str,
+    role: kapstone_clinical::vocab::Role,
+    name: Option<String>,
+    clinic: Option<String>,
+    public_url: String,
+) -> Result<(), Failure> {
+    let app = app(db, lib, public_url).await?;
+    let clinics = app
+        .store()
+        .clinics()
+        .await
+        .map_err(|e| Failure::other(e.to_string()))?;
+    let clinic = match (clinic, clinics.as_slice()) {
+        (Some(id), _) => clinics
+            .iter()
+            .find(|c| c.id.to_string() == id)
+            .ok_or_else(|| Failure::input(format!("--clinic: no clinic {id}")))?,
+        (None, [one]) => one,
+        (None, []) => {
+            return Err(Failure::input(
+                "no clinic yet: run `kapstone clinic create --name NAME --time-zone TZ` first",
+            ));
+        }
+        (None, _) => {
+            return Err(Failure::input(
+                "--clinic: the database holds several clinics; give the clinic's id",
+            ));
+        }
+    };
+    let ctx = kapstone_store::model::AuditContext {
+        clinic_id: clinic.id,
+        actor: kapstone_store::model::Actor::System,
+        origin: "cli".into(),
+    };
+    let name = name.unwrap_or_else(|| email.to_string());
+    let (user, link) = app
+        .add_staff(&ctx, email, &name, role)
+        .await
+        .map_err(|e| match e {
+            kapstone_app::AppError::Invalid { .. } | kapstone_app::AppError::Conflict(_) => {
+                Failure::input(e.to_string())
+            }
+            other => Failure::other(other.to_string()),
+        })?;
+    println!("added {} ({}) to {}", user.email, user.role, clinic.name);
+    println!("one-time set-up link (valid 72 hours): {link}");
+    Ok(())
 }

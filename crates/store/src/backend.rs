@@ -305,64 +305,164 @@ macro_rules! impl_store {
             }
         }
 
-        /// Stores a response, its alerts and their audit events inside the caller's transaction.
-        async fn insert_assessment(tx: &mut Tx, ctx: &AuditContext, new: &NewAssessment) -> Result<RecordedAssessment> {
-            let time_point = new.time_point.trim();
-            if time_point.is_empty() || time_point.len() > 64 {
-                return Err(StoreError::invalid("time_point", "must be a short label such as baseline, pre_dose_2 or month_3"));
+        /// The clinic's next record number, `K000001`, `K000002`, … (the row lock serialises it).
+        async fn next_mrn(tx: &mut Tx, clinic: ClinicId) -> Result<String> {
+            let row = sqlx::query("UPDATE clinic SET mrn_counter = mrn_counter + 1 WHERE clinic_id = $1 RETURNING mrn_counter")
+                .bind(clinic.0)
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or_else(|| StoreError::not_found("clinic", clinic))?;
+            Ok(format!("K{:06}", row.try_get::<i64, _>("mrn_counter")?))
+        }
+
+        async fn insert_patient_row(tx: &mut Tx, p: &Patient) -> Result<()> {
+            let d = &p.details;
+            sqlx::query(
+                "INSERT INTO patient (clinic_id, id, mrn, given_name, family_name, birth_date, sex, \
+                 email, phone, postal_code, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(p.clinic_id.0)
+            .bind(p.id.0)
+            .bind(&p.mrn)
+            .bind(d.given_name.trim())
+            .bind(d.family_name.trim())
+            .bind(jiff_sqlx::ToSqlx::to_sqlx(d.birth_date))
+            .bind(d.sex.as_str())
+            .bind(&d.email)
+            .bind(&d.phone)
+            .bind(&d.postal_code)
+            .bind(Ts(p.created_at))
+            .bind(Ts(p.updated_at))
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| unique_to_conflict(e, || format!("mrn: {} is already used in this clinic", p.mrn)))?;
+            Ok(())
+        }
+
+        async fn insert_course_row(tx: &mut Tx, c: &Course) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO treatment_course (clinic_id, id, patient_id, indication, planned_route, \
+                 protocol, status, status_reason, opened_at, closed_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(c.clinic_id.0)
+            .bind(c.id.0)
+            .bind(c.patient_id.0)
+            .bind(c.indication.as_str())
+            .bind(c.planned_route.map(Route::as_str))
+            .bind(&c.protocol)
+            .bind(c.status.as_str())
+            .bind(&c.status_reason)
+            .bind(Ts(c.opened_at))
+            .bind(c.closed_at.map(Ts))
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        async fn insert_encounter_row(tx: &mut Tx, e: &Encounter) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO encounter (clinic_id, id, patient_id, course_id, kind, status, sequence, \
+                 planned_for, occurred_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(e.clinic_id.0)
+            .bind(e.id.0)
+            .bind(e.patient_id.0)
+            .bind(e.course_id.0)
+            .bind(e.kind.as_str())
+            .bind(e.status.as_str())
+            .bind(e.sequence)
+            .bind(e.planned_for.map(Ts))
+            .bind(e.occurred_at.map(Ts))
+            .bind(Ts(now()))
+            .execute(&mut **tx)
+            .await
+            .map_err(|err| unique_to_conflict(err, || "encounter: that encounter number is taken".into()))?;
+            Ok(())
+        }
+
+        async fn insert_due_row(
+            tx: &mut Tx,
+            course: &Course,
+            due: &kapstone_clinical::protocol::PlannedAssessment,
+            assessment: Option<AssessmentId>,
+        ) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO assessment_due (clinic_id, id, patient_id, course_id, instrument, time_point, \
+                 due_on, window_days, assessment_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(course.clinic_id.0)
+            .bind(Uuid::now_v7())
+            .bind(course.patient_id.0)
+            .bind(course.id.0)
+            .bind(due.instrument)
+            .bind(&due.time_point)
+            .bind(jiff_sqlx::ToSqlx::to_sqlx(due.due_on))
+            .bind(due.window_days)
+            .bind(assessment.map(|a| a.0))
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        async fn clinic_tz(tx: &mut Tx, clinic: ClinicId) -> Result<jiff::tz::TimeZone> {
+            let tz: String = sqlx::query_scalar("SELECT time_zone FROM clinic WHERE clinic_id = $1")
+                .bind(clinic.0)
+                .fetch_one(&mut **tx)
+                .await?;
+            jiff::tz::TimeZone::get(&tz).map_err(|e| corrupt("time_zone", e))
+        }
+
+        /// A planned day as a time: 09:00 clinic time, which the clinician moves when booking.
+        fn clinic_morning(tz: &jiff::tz::TimeZone, date: jiff::civil::Date) -> Result<Timestamp> {
+            Ok(date.at(9, 0, 0, 0).to_zoned(tz.clone()).map_err(|e| corrupt("planned_for", e))?.timestamp())
+        }
+
+        /// The stored form of a scored response.
+        fn assessment_record(
+            clinic_id: ClinicId,
+            patient_id: PatientId,
+            course_id: Option<CourseId>,
+            encounter_id: Option<EncounterId>,
+            response: &kapstone_clinical::instrument::Response,
+            time_point: &str,
+            administered_at: Timestamp,
+        ) -> Assessment {
+            let score = response.score();
+            let mut interpretation = serde_json::Map::new();
+            if let Some(sp) = score.screen_positive {
+                interpretation.insert("screen_positive".into(), serde_json::json!(sp));
             }
-            $store::patient_in(tx, ctx, new.patient_id).await?;
-            if let Some(course_id) = new.course_id {
-                let course = $store::course_in(tx, ctx, course_id).await?;
-                if course.patient_id != new.patient_id {
-                    return Err(StoreError::invalid("course_id", "belongs to another patient"));
-                }
+            if let Some((key, met)) = &score.provisional {
+                interpretation.insert(key.clone(), serde_json::json!(met));
             }
-            if let Some(enc) = new.encounter_id {
-                let row = sqlx::query("SELECT patient_id FROM encounter WHERE clinic_id = $1 AND id = $2")
-                    .bind(ctx.clinic_id.0)
-                    .bind(enc.0)
-                    .fetch_optional(&mut **tx)
-                    .await?
-                    .ok_or_else(|| StoreError::not_found("encounter", enc))?;
-                if row.try_get::<Uuid, _>("patient_id")? != new.patient_id.0 {
-                    return Err(StoreError::invalid("encounter_id", "belongs to another patient"));
-                }
+            if let Some(risk) = &score.risk {
+                interpretation.insert("risk".into(), serde_json::json!(risk));
             }
-            let score = new.response.score();
-            let interpretation = {
-                let mut m = serde_json::Map::new();
-                if let Some(sp) = score.screen_positive {
-                    m.insert("screen_positive".into(), serde_json::json!(sp));
-                }
-                if let Some((key, met)) = &score.provisional {
-                    m.insert(key.clone(), serde_json::json!(met));
-                }
-                if let Some(risk) = &score.risk {
-                    m.insert("risk".into(), serde_json::json!(risk));
-                }
-                serde_json::Value::Object(m)
-            };
-            let a = Assessment {
+            Assessment {
                 id: AssessmentId::new(),
-                clinic_id: ctx.clinic_id,
-                patient_id: new.patient_id,
-                course_id: new.course_id,
-                encounter_id: new.encounter_id,
+                clinic_id,
+                patient_id,
+                course_id,
+                encounter_id,
                 instrument: score.instrument.clone(),
                 instrument_version: score.version.clone(),
-                answers: new.response.answers().values().to_vec(),
+                answers: response.answers().values().to_vec(),
                 complete: score.complete,
                 total: score.total.map(|t| t.value()),
                 severity: score.severity.as_ref().map(|b| b.id.clone()),
                 subscales: score.subscales.clone(),
                 flags: score.flags.iter().map(|f| f.id.clone()).collect(),
-                interpretation,
+                interpretation: serde_json::Value::Object(interpretation),
                 time_point: time_point.to_string(),
-                rater: new.response.rater().as_str().to_string(),
-                administered_at: new.administered_at,
+                rater: response.rater().as_str().to_string(),
+                administered_at,
                 recorded_at: now(),
-            };
+            }
+        }
+
+        async fn insert_assessment_row(tx: &mut Tx, a: &Assessment) -> Result<()> {
             let subscales_json = a
                 .subscales
                 .as_ref()
@@ -395,6 +495,74 @@ macro_rules! impl_store {
             .bind(Ts(a.recorded_at))
             .execute(&mut **tx)
             .await?;
+            Ok(())
+        }
+
+        /// The open alert a raised flag opens.
+        fn alert_record(a: &Assessment, flag: &kapstone_clinical::instrument::RaisedFlag) -> Alert {
+            Alert {
+                id: AlertId::new(),
+                clinic_id: a.clinic_id,
+                patient_id: a.patient_id,
+                course_id: a.course_id,
+                assessment_id: Some(a.id),
+                kind: flag.id.clone(),
+                message: flag.label.clone(),
+                raised_at: a.recorded_at,
+                acknowledged_at: None,
+                acknowledged_by: None,
+                action_note: None,
+            }
+        }
+
+        async fn insert_alert_row(tx: &mut Tx, alert: &Alert) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO alert (clinic_id, id, patient_id, course_id, assessment_id, kind, message, \
+                 raised_at, acknowledged_at, acknowledged_by, action_note) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(alert.clinic_id.0)
+            .bind(alert.id.0)
+            .bind(alert.patient_id.0)
+            .bind(alert.course_id.map(|c| c.0))
+            .bind(alert.assessment_id.map(|x| x.0))
+            .bind(&alert.kind)
+            .bind(&alert.message)
+            .bind(Ts(alert.raised_at))
+            .bind(alert.acknowledged_at.map(Ts))
+            .bind(alert.acknowledged_by.map(|u| u.0))
+            .bind(&alert.action_note)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        /// Stores a response, its alerts and their audit events inside the caller's transaction.
+        async fn insert_assessment(tx: &mut Tx, ctx: &AuditContext, new: &NewAssessment) -> Result<RecordedAssessment> {
+            let time_point = new.time_point.trim();
+            if time_point.is_empty() || time_point.len() > 64 {
+                return Err(StoreError::invalid("time_point", "must be a short label such as baseline, pre_dose_2 or month_3"));
+            }
+            $store::patient_in(tx, ctx, new.patient_id).await?;
+            if let Some(course_id) = new.course_id {
+                let course = $store::course_in(tx, ctx, course_id).await?;
+                if course.patient_id != new.patient_id {
+                    return Err(StoreError::invalid("course_id", "belongs to another patient"));
+                }
+            }
+            if let Some(enc) = new.encounter_id {
+                let row = sqlx::query("SELECT patient_id FROM encounter WHERE clinic_id = $1 AND id = $2")
+                    .bind(ctx.clinic_id.0)
+                    .bind(enc.0)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("encounter", enc))?;
+                if row.try_get::<Uuid, _>("patient_id")? != new.patient_id.0 {
+                    return Err(StoreError::invalid("encounter_id", "belongs to another patient"));
+                }
+            }
+            let a = assessment_record(ctx.clinic_id, new.patient_id, new.course_id, new.encounter_id, &new.response, time_point, new.administered_at);
+            insert_assessment_row(tx, &a).await?;
             append_audit(tx, ctx, Entry {
                 action: "assessment.record",
                 patient: Some(a.patient_id),
@@ -404,35 +572,9 @@ macro_rules! impl_store {
             })
             .await?;
             let mut alerts = Vec::new();
-            for flag in score.flags.iter().filter(|f| f.alert) {
-                let alert = Alert {
-                    id: AlertId::new(),
-                    clinic_id: ctx.clinic_id,
-                    patient_id: a.patient_id,
-                    course_id: a.course_id,
-                    assessment_id: Some(a.id),
-                    kind: flag.id.clone(),
-                    message: flag.label.clone(),
-                    raised_at: a.recorded_at,
-                    acknowledged_at: None,
-                    acknowledged_by: None,
-                    action_note: None,
-                };
-                sqlx::query(
-                    "INSERT INTO alert (clinic_id, id, patient_id, course_id, assessment_id, kind, message, \
-                     raised_at, acknowledged_at, acknowledged_by, action_note) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, NULL)",
-                )
-                .bind(alert.clinic_id.0)
-                .bind(alert.id.0)
-                .bind(alert.patient_id.0)
-                .bind(alert.course_id.map(|c| c.0))
-                .bind(alert.assessment_id.map(|x| x.0))
-                .bind(&alert.kind)
-                .bind(&alert.message)
-                .bind(Ts(alert.raised_at))
-                .execute(&mut **tx)
-                .await?;
+            for flag in new.response.score().flags.iter().filter(|f| f.alert) {
+                let alert = alert_record(&a, flag);
+                insert_alert_row(tx, &alert).await?;
                 append_audit(tx, ctx, Entry {
                     action: "alert.raise",
                     patient: Some(alert.patient_id),
@@ -443,7 +585,7 @@ macro_rules! impl_store {
                 .await?;
                 alerts.push(alert);
             }
-                Ok(RecordedAssessment { assessment: a, alerts })
+            Ok(RecordedAssessment { assessment: a, alerts })
         }
 
         impl $store {
@@ -617,17 +759,7 @@ macro_rules! impl_store {
                         return Err(StoreError::invalid("mrn", "must not be empty (omit it to have one assigned)"));
                     }
                     Some(m) => m.trim().to_string(),
-                    None => {
-                        let row = sqlx::query(
-                            "UPDATE clinic SET mrn_counter = mrn_counter + 1 WHERE clinic_id = $1 \
-                             RETURNING mrn_counter",
-                        )
-                        .bind(ctx.clinic_id.0)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .ok_or_else(|| StoreError::not_found("clinic", ctx.clinic_id))?;
-                        format!("K{:06}", row.try_get::<i64, _>("mrn_counter")?)
-                    }
+                    None => next_mrn(&mut tx, ctx.clinic_id).await?,
                 };
                 let at = now();
                 let p = Patient {
@@ -638,27 +770,7 @@ macro_rules! impl_store {
                     created_at: at,
                     updated_at: at,
                 };
-                let d = &p.details;
-                sqlx::query(
-                    "INSERT INTO patient (clinic_id, id, mrn, given_name, family_name, birth_date, sex, \
-                     email, phone, postal_code, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(p.clinic_id.0)
-                .bind(p.id.0)
-                .bind(&p.mrn)
-                .bind(d.given_name.trim())
-                .bind(d.family_name.trim())
-                .bind(jiff_sqlx::ToSqlx::to_sqlx(d.birth_date))
-                .bind(d.sex.as_str())
-                .bind(&d.email)
-                .bind(&d.phone)
-                .bind(&d.postal_code)
-                .bind(Ts(p.created_at))
-                .bind(Ts(p.updated_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| unique_to_conflict(e, || format!("mrn: {} is already used in this clinic", p.mrn)))?;
+                insert_patient_row(&mut tx, &p).await?;
                 append_audit(&mut tx, ctx, Entry {
                     action: "patient.create",
                     patient: Some(p.id),
@@ -808,69 +920,28 @@ macro_rules! impl_store {
                     opened_at: now(),
                     closed_at: None,
                 };
-                sqlx::query(
-                    "INSERT INTO treatment_course (clinic_id, id, patient_id, indication, planned_route, \
-                     protocol, status, status_reason, opened_at, closed_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, NULL)",
-                )
-                .bind(course.clinic_id.0)
-                .bind(course.id.0)
-                .bind(course.patient_id.0)
-                .bind(course.indication.as_str())
-                .bind(course.planned_route.map(Route::as_str))
-                .bind(&course.protocol)
-                .bind(course.status.as_str())
-                .bind(Ts(course.opened_at))
-                .execute(&mut *tx)
-                .await?;
+                insert_course_row(&mut tx, &course).await?;
                 self.record_status_change(&mut tx, ctx, course.id, None, course.status, None, course.opened_at).await?;
-                let tz: String = sqlx::query_scalar("SELECT time_zone FROM clinic WHERE clinic_id = $1")
-                    .bind(ctx.clinic_id.0)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let tz = jiff::tz::TimeZone::get(&tz).map_err(|e| corrupt("time_zone", e))?;
+                let tz = clinic_tz(&mut tx, ctx.clinic_id).await?;
                 let mut sequence: std::collections::HashMap<EncounterKind, i64> = Default::default();
                 for planned in &new.plan.encounters {
                     let seq = sequence.entry(planned.kind).or_insert(0);
                     *seq += 1;
-                    // Planned for 09:00 clinic time; the clinician moves it when booking.
-                    let at = planned
-                        .date
-                        .at(9, 0, 0, 0)
-                        .to_zoned(tz.clone())
-                        .map_err(|e| corrupt("planned_for", e))?
-                        .timestamp();
-                    sqlx::query(
-                        "INSERT INTO encounter (clinic_id, id, patient_id, course_id, kind, status, sequence, \
-                         planned_for, occurred_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
-                    )
-                    .bind(ctx.clinic_id.0)
-                    .bind(Uuid::now_v7())
-                    .bind(course.patient_id.0)
-                    .bind(course.id.0)
-                    .bind(planned.kind.as_str())
-                    .bind(EncounterStatus::Planned.as_str())
-                    .bind(*seq)
-                    .bind(Ts(at))
-                    .bind(Ts(course.opened_at))
-                    .execute(&mut *tx)
-                    .await?;
+                    let e = Encounter {
+                        id: EncounterId::new(),
+                        clinic_id: ctx.clinic_id,
+                        patient_id: course.patient_id,
+                        course_id: course.id,
+                        kind: planned.kind,
+                        status: EncounterStatus::Planned,
+                        sequence: *seq,
+                        planned_for: Some(clinic_morning(&tz, planned.date)?),
+                        occurred_at: None,
+                    };
+                    insert_encounter_row(&mut tx, &e).await?;
                 }
                 for due in &new.plan.assessments {
-                    sqlx::query(
-                        "INSERT INTO assessment_due (clinic_id, id, patient_id, course_id, instrument, time_point, \
-                         due_on, window_days, assessment_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
-                    )
-                    .bind(ctx.clinic_id.0)
-                    .bind(Uuid::now_v7())
-                    .bind(course.patient_id.0)
-                    .bind(course.id.0)
-                    .bind(due.instrument)
-                    .bind(&due.time_point)
-                    .bind(jiff_sqlx::ToSqlx::to_sqlx(due.due_on))
-                    .bind(due.window_days)
-                    .execute(&mut *tx)
-                    .await?;
+                    insert_due_row(&mut tx, &course, due, None).await?;
                 }
                 append_audit(&mut tx, ctx, Entry {
                     action: "course.open",
@@ -1022,22 +1093,12 @@ macro_rules! impl_store {
                     planned_for: new.planned_for,
                     occurred_at: None,
                 };
-                sqlx::query(
-                    "INSERT INTO encounter (clinic_id, id, patient_id, course_id, kind, status, sequence, \
-                     planned_for, occurred_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
-                )
-                .bind(e.clinic_id.0)
-                .bind(e.id.0)
-                .bind(e.patient_id.0)
-                .bind(e.course_id.0)
-                .bind(e.kind.as_str())
-                .bind(e.status.as_str())
-                .bind(e.sequence)
-                .bind(e.planned_for.map(Ts))
-                .bind(Ts(now()))
-                .execute(&mut *tx)
-                .await
-                .map_err(|err| unique_to_conflict(err, || "encounter: another encounter was added at the same time; try again".into()))?;
+                insert_encounter_row(&mut tx, &e)
+                    .await
+                    .map_err(|err| match err {
+                        StoreError::Conflict(_) => StoreError::Conflict("encounter: another encounter was added at the same time; try again".into()),
+                        other => other,
+                    })?;
                 append_audit(&mut tx, ctx, Entry {
                     action: "encounter.create",
                     patient: Some(e.patient_id),

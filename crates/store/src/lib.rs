@@ -5,6 +5,7 @@
 pub mod audit;
 mod backend;
 mod backend_access;
+mod backend_import;
 pub mod error;
 pub mod model;
 pub mod postgres;

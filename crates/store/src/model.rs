@@ -450,3 +450,59 @@ pub struct PortalLink {
     pub expires_at: Timestamp,
     pub used_at: Option<Timestamp>,
 }
+
+/// A patient's whole history, written in one transaction by `ImportStore::import`: used for
+/// historical imports and the synthetic demo clinic.
+#[derive(Debug, Clone)]
+pub struct ImportPatient {
+    pub mrn: Option<String>,
+    pub details: PatientDetails,
+    pub teams: Vec<CareTeamId>,
+    pub courses: Vec<ImportCourse>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImportCourse {
+    pub indication: kapstone_clinical::course::Indication,
+    pub planned_route: Option<kapstone_clinical::course::Route>,
+    pub protocol: String,
+    pub opened_at: Timestamp,
+    /// Every status the course passed through, in order, from `screening`; the last is current.
+    pub history: Vec<(CourseStatus, Timestamp, Option<String>)>,
+    pub encounters: Vec<ImportEncounter>,
+    pub assessments: Vec<ImportAssessment>,
+    pub dues: Vec<kapstone_clinical::protocol::PlannedAssessment>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImportEncounter {
+    pub kind: EncounterKind,
+    pub status: EncounterStatus,
+    pub planned_for: Timestamp,
+    pub occurred_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImportAssessment {
+    pub response: kapstone_clinical::instrument::Response,
+    pub time_point: String,
+    pub administered_at: Timestamp,
+}
+
+/// How imported safety flags become alerts: flags from before `acknowledged_before` arrive
+/// already acknowledged (they were dealt with at the time) with this user and note.
+#[derive(Debug, Clone)]
+pub struct ImportAlerts {
+    pub acknowledged_before: Timestamp,
+    pub acknowledged_by: UserId,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub patients: usize,
+    pub courses: usize,
+    pub encounters: usize,
+    pub assessments: usize,
+    pub alerts: usize,
+}

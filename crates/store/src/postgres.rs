@@ -28,6 +28,7 @@ impl PgStore {
 
 crate::backend::impl_store!(PgStore, sqlx::Postgres, "BEGIN");
 crate::backend_access::impl_access!(PgStore);
+crate::backend_import::impl_import!(PgStore);
 
 #[async_trait]
 impl Store for PgStore {

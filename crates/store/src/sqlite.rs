@@ -34,6 +34,7 @@ impl SqliteStore {
 
 crate::backend::impl_store!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");
 crate::backend_access::impl_access!(SqliteStore);
+crate::backend_import::impl_import!(SqliteStore);
 
 #[async_trait]
 impl Store for SqliteStore {

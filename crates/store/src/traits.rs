@@ -220,6 +220,18 @@ pub trait ScheduleStore {
 }
 
 #[async_trait]
+pub trait ImportStore {
+    /// Writes whole patient histories in one transaction: all or nothing. One audit event per
+    /// patient (`patient.import`).
+    async fn import(
+        &self,
+        ctx: &AuditContext,
+        patients: &[ImportPatient],
+        alerts: &ImportAlerts,
+    ) -> Result<ImportCounts>;
+}
+
+#[async_trait]
 pub trait Store:
     ClinicStore
     + UserStore
@@ -233,6 +245,7 @@ pub trait Store:
     + CareTeamStore
     + AccessStore
     + ScheduleStore
+    + ImportStore
     + Send
     + Sync
 {

@@ -1243,6 +1243,130 @@ async fn portal_links_are_single_use_and_expire(store: &dyn Store) {
     );
 }
 
+async fn imports_are_all_or_nothing(store: &dyn Store) {
+    let w = world(store).await;
+    let team = store.create_team(&w.admin, "Imported").await.expect("team");
+    let t0 = Timestamp::from_second(1_780_000_000).expect("valid");
+    let day = jiff::SignedDuration::from_hours(24);
+    let plan = kapstone_clinical::protocol::template("kap-6")
+        .expect("t")
+        .plan(Indication::Ptsd, date(2026, 5, 29));
+    let course = |history: Vec<(CourseStatus, Timestamp, Option<String>)>| ImportCourse {
+        indication: Indication::Ptsd,
+        planned_route: Some(Route::Im),
+        protocol: "kap-6".into(),
+        opened_at: t0,
+        history,
+        encounters: vec![ImportEncounter {
+            kind: EncounterKind::Dosing,
+            status: kapstone_clinical::course::EncounterStatus::Completed,
+            planned_for: t0 + day * 14,
+            occurred_at: Some(t0 + day * 14),
+        }],
+        assessments: vec![
+            ImportAssessment {
+                response: response("phq9", "2,2,2,2,2,2,2,2,1"),
+                time_point: "baseline".into(),
+                administered_at: t0,
+            },
+            ImportAssessment {
+                response: response("phq9", "1,1,1,1,1,1,1,1,1"),
+                time_point: "month_1".into(),
+                administered_at: t0 + day * 60,
+            },
+        ],
+        dues: plan.assessments.clone(),
+    };
+    let good = ImportPatient {
+        mrn: Some("LEGACY-1".into()),
+        details: details("Ada", "Lovelace"),
+        teams: vec![team.id],
+        courses: vec![course(vec![
+            (CourseStatus::Screening, t0, None),
+            (CourseStatus::Preparation, t0 + day, None),
+            (CourseStatus::Active, t0 + day * 14, None),
+        ])],
+    };
+    let policy = ImportAlerts {
+        acknowledged_before: t0 + day * 30,
+        acknowledged_by: w.user,
+        note: "reviewed at the time".into(),
+    };
+    // A second patient whose course skips a status: the whole import is refused.
+    let mut bad = good.clone();
+    bad.mrn = Some("LEGACY-2".into());
+    bad.courses = vec![course(vec![
+        (CourseStatus::Screening, t0, None),
+        (CourseStatus::Active, t0 + day, None),
+    ])];
+    let before = audit_count(store, &w).await;
+    let refused = store.import(&w.admin, &[good.clone(), bad], &policy).await;
+    assert!(
+        matches!(refused, Err(StoreError::Transition(_))),
+        "{refused:?}"
+    );
+    assert_eq!(audit_count(store, &w).await, before, "nothing written");
+    assert!(
+        store
+            .find_patients(&w.admin, Scope::Clinic, "", 10)
+            .await
+            .expect("search")
+            .is_empty()
+    );
+
+    let counts = store
+        .import(&w.admin, &[good], &policy)
+        .await
+        .expect("import");
+    assert_eq!(
+        counts,
+        ImportCounts {
+            patients: 1,
+            courses: 1,
+            encounters: 1,
+            assessments: 2,
+            alerts: 2
+        }
+    );
+    let p = store
+        .find_patients(&w.admin, Scope::CareTeamsOf(w.user), "", 10)
+        .await
+        .expect("search");
+    assert!(p.is_empty(), "imported into a team the user is not on");
+    let p = store
+        .find_patients(&w.admin, Scope::Clinic, "legacy-1", 10)
+        .await
+        .expect("search");
+    let p = p.first().expect("imported");
+    let alerts = store.alerts_of(&w.admin, p.id).await.expect("alerts");
+    let acked: Vec<bool> = alerts.iter().map(|a| a.acknowledged_at.is_some()).collect();
+    assert_eq!(
+        acked,
+        [true, false],
+        "the old flag arrives acknowledged, the recent one open"
+    );
+    let dues = store.dues_of(&w.admin, p.id).await.expect("dues");
+    assert_eq!(
+        dues.iter().filter(|d| d.assessment_id.is_some()).count(),
+        2,
+        "baseline and month 1 PHQ-9 completed"
+    );
+    let courses = store.courses_of(&w.admin, p.id).await.expect("courses");
+    assert_eq!(courses[0].status, CourseStatus::Active);
+    assert_eq!(
+        store
+            .course_history(&w.admin, courses[0].id)
+            .await
+            .expect("history")
+            .len(),
+        3
+    );
+    assert_eq!(
+        store.verify_audit_chain().await.expect("verify").broken,
+        None
+    );
+}
+
 macro_rules! conformance {
     ($backend:ident, $make:path; $($case:ident),+ $(,)?) => {
         mod $backend {
@@ -1280,4 +1404,5 @@ both_backends!(
     credentials_sessions_and_one_time_tokens,
     a_course_plan_writes_encounters_and_the_schedule,
     portal_links_are_single_use_and_expire,
+    imports_are_all_or_nothing,
 );

@@ -1,0 +1,155 @@
+//! Whole patient histories in one transaction (historical imports, the synthetic demo clinic),
+//! written once for both backends and expanded beside `backend.rs`, whose row helpers it uses.
+
+macro_rules! impl_import {
+    ($store:ident) => {
+        #[async_trait]
+        impl ImportStore for $store {
+            async fn import(
+                &self,
+                ctx: &AuditContext,
+                patients: &[ImportPatient],
+                alerts: &ImportAlerts,
+            ) -> Result<ImportCounts> {
+                let mut tx = self.tx().await?;
+                let mut counts = ImportCounts::default();
+                for (i, ip) in patients.iter().enumerate() {
+                    let which = || format!("patient {} of the import", i + 1);
+                    check_details(&ip.details).map_err(|e| match e {
+                        StoreError::Invalid { field, message } => {
+                            StoreError::Invalid { field, message: format!("{message} ({})", which()) }
+                        }
+                        other => other,
+                    })?;
+                    let mrn = match &ip.mrn {
+                        Some(m) if !m.trim().is_empty() => m.trim().to_string(),
+                        _ => next_mrn(&mut tx, ctx.clinic_id).await?,
+                    };
+                    let at = now();
+                    let p = Patient {
+                        id: PatientId::new(),
+                        clinic_id: ctx.clinic_id,
+                        mrn,
+                        details: ip.details.clone(),
+                        created_at: at,
+                        updated_at: at,
+                    };
+                    insert_patient_row(&mut tx, &p).await?;
+                    for team in &ip.teams {
+                        sqlx::query(
+                            "INSERT INTO care_team_patient (clinic_id, team_id, patient_id) VALUES ($1, $2, $3) \
+                             ON CONFLICT (clinic_id, team_id, patient_id) DO NOTHING",
+                        )
+                        .bind(ctx.clinic_id.0)
+                        .bind(team.0)
+                        .bind(p.id.0)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    let mut assessments_here = 0usize;
+                    for ic in &ip.courses {
+                        let Some((status, last_at, reason)) = ic.history.last().cloned() else {
+                            return Err(StoreError::invalid("history", format!("a course needs at least its first status ({})", which())));
+                        };
+                        // The recorded path must be one the status machine allows.
+                        let mut from: Option<CourseStatus> = None;
+                        for (to, _, r) in &ic.history {
+                            match from {
+                                None if *to != CourseStatus::Screening => {
+                                    return Err(StoreError::invalid("history", format!("a course starts in screening ({})", which())));
+                                }
+                                None => {}
+                                Some(f) => {
+                                    f.transition(*to, r.as_deref())?;
+                                }
+                            }
+                            from = Some(*to);
+                        }
+                        let course = Course {
+                            id: CourseId::new(),
+                            clinic_id: ctx.clinic_id,
+                            patient_id: p.id,
+                            indication: ic.indication,
+                            planned_route: ic.planned_route,
+                            protocol: ic.protocol.clone(),
+                            status,
+                            status_reason: reason,
+                            opened_at: ic.opened_at,
+                            closed_at: status.is_closed().then_some(last_at),
+                        };
+                        insert_course_row(&mut tx, &course).await?;
+                        let mut prev = None;
+                        for (to, when, r) in &ic.history {
+                            self.record_status_change(&mut tx, ctx, course.id, prev, *to, r.as_deref(), *when).await?;
+                            prev = Some(*to);
+                        }
+                        let mut sequence: std::collections::HashMap<EncounterKind, i64> = Default::default();
+                        for ie in &ic.encounters {
+                            let seq = sequence.entry(ie.kind).or_insert(0);
+                            *seq += 1;
+                            let e = Encounter {
+                                id: EncounterId::new(),
+                                clinic_id: ctx.clinic_id,
+                                patient_id: p.id,
+                                course_id: course.id,
+                                kind: ie.kind,
+                                status: ie.status,
+                                sequence: *seq,
+                                planned_for: Some(ie.planned_for),
+                                occurred_at: ie.occurred_at,
+                            };
+                            insert_encounter_row(&mut tx, &e).await?;
+                        }
+                        counts.encounters += ic.encounters.len();
+                        let mut done: std::collections::HashMap<(String, String), AssessmentId> = Default::default();
+                        for ia in &ic.assessments {
+                            let mut a = assessment_record(
+                                ctx.clinic_id,
+                                p.id,
+                                Some(course.id),
+                                None,
+                                &ia.response,
+                                &ia.time_point,
+                                ia.administered_at,
+                            );
+                            // Imported records were recorded when they were given.
+                            a.recorded_at = ia.administered_at;
+                            insert_assessment_row(&mut tx, &a).await?;
+                            done.insert((a.instrument.clone(), a.time_point.clone()), a.id);
+                            for flag in ia.response.score().flags.iter().filter(|f| f.alert) {
+                                let mut alert = alert_record(&a, flag);
+                                if a.administered_at < alerts.acknowledged_before {
+                                    alert.acknowledged_at = Some(a.administered_at + jiff::SignedDuration::from_hours(2));
+                                    alert.acknowledged_by = Some(alerts.acknowledged_by);
+                                    alert.action_note = Some(alerts.note.clone());
+                                }
+                                insert_alert_row(&mut tx, &alert).await?;
+                                counts.alerts += 1;
+                            }
+                        }
+                        assessments_here += ic.assessments.len();
+                        for d in &ic.dues {
+                            let completed = done.get(&(d.instrument.to_string(), d.time_point.clone())).copied();
+                            insert_due_row(&mut tx, &course, d, completed).await?;
+                        }
+                        counts.courses += 1;
+                    }
+                    counts.assessments += assessments_here;
+                    append_audit(&mut tx, ctx, Entry {
+                        action: "patient.import",
+                        patient: Some(p.id),
+                        entity: "patient",
+                        entity_id: Some(p.id.0),
+                        detail: serde_json::json!({ "courses": ip.courses.len(), "assessments": assessments_here }),
+                    })
+                    .await?;
+                    counts.patients += 1;
+                }
+                tx.commit().await?;
+                Ok(counts)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_import;
