@@ -367,7 +367,14 @@ async fn run_demo(
     seed: u64,
     addr: SocketAddr,
 ) -> Result<(), Failure> {
-    let public_url = format!("http://{addr}");
+    // Bind first: with port 0, links must carry the port actually given.
+    let listener = kapstone_web::bind(addr)
+        .await
+        .map_err(|e| Failure::other(format!("cannot listen on {addr}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Failure::other(e.to_string()))?;
+    let public_url = format!("http://{bound}");
     let app = app(db, lib, public_url.clone()).await?;
     let started = std::time::Instant::now();
     match demo::existing(&app).await.map_err(Failure::other)? {
@@ -393,9 +400,6 @@ async fn run_demo(
             );
         }
     }
-    let listener = kapstone_web::bind(addr)
-        .await
-        .map_err(|e| Failure::other(format!("cannot listen on {addr}: {e}")))?;
     println!();
     println!("kapstone demo — SYNTHETIC DATA, not real patients — serving {public_url}");
     println!(

@@ -1,0 +1,85 @@
+//! `kapstone demo` creates a synthetic clinic, serves it, and every page says the data is
+//! synthetic; run twice, it reuses the clinic instead of adding another.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the demo and returns it with the address it printed once it is serving.
+fn start(db: &str, patients: &str) -> (Server, String, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kapstone"))
+        .args([
+            "demo",
+            "--db",
+            db,
+            "--patients",
+            patients,
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .env_remove("KAPSTONE_DB")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let server = Server(child);
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        lines.push(line.clone());
+        if let Some(url) = line.split("serving ").nth(1) {
+            let addr = url.trim().trim_start_matches("http://").to_string();
+            // Keep reading the credentials that follow, up to the stop hint.
+            return (server, addr, lines);
+        }
+    }
+    panic!("demo exited before serving: {lines:?}");
+}
+
+fn get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut body = String::new();
+    s.read_to_string(&mut body).expect("read");
+    body
+}
+
+#[test]
+fn demo_serves_a_synthetic_clinic_and_reuses_it() {
+    let db = kapstone_store::testing::sqlite_url();
+    let (server, addr, lines) = start(&db, "40");
+    assert!(
+        lines.iter().any(|l| l.contains("wrote 40 patients")),
+        "{lines:?}"
+    );
+    let page = get(&addr, "/signin");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(
+        page.contains("Synthetic demo data"),
+        "the banner is on every page"
+    );
+    assert!(page.to_lowercase().contains("content-security-policy"));
+    drop(server);
+
+    let (_server, addr, lines) = start(&db, "40");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("Using the synthetic demo clinic already")),
+        "{lines:?}"
+    );
+    assert!(get(&addr, "/signin").contains("Synthetic demo data"));
+}
