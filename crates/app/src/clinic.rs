@@ -15,7 +15,7 @@ use kapstone_store::model::*;
 pub struct Chart {
     pub patient: Patient,
     pub courses: Vec<(Course, Vec<Encounter>)>,
-    pub assessments: Vec<Assessment>,
+    pub assessments: Vec<AssessmentPoint>,
     pub alerts: Vec<Alert>,
     pub dues: Vec<Due>,
 }
@@ -140,7 +140,7 @@ impl App {
         Ok(Chart {
             patient,
             courses,
-            assessments: self.store.assessments_of(&ctx, id).await?,
+            assessments: self.store.assessment_points(&ctx, id).await?,
             alerts: self.store.alerts_of(&ctx, id).await?,
             dues: self.store.dues_of(&ctx, id).await?,
         })

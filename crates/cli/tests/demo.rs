@@ -33,12 +33,14 @@ fn start(db: &str, patients: &str) -> (Server, String, Vec<String>) {
     let stdout = child.stdout.take().expect("stdout");
     let server = Server(child);
     let mut lines = Vec::new();
-    for line in BufReader::new(stdout).lines() {
+    let mut reader = BufReader::new(stdout).lines();
+    while let Some(line) = reader.next() {
         let line = line.expect("line");
         lines.push(line.clone());
         if let Some(url) = line.split("serving ").nth(1) {
             let addr = url.trim().trim_start_matches("http://").to_string();
-            // Keep reading the credentials that follow, up to the stop hint.
+            // Keep draining stdout: a closed pipe would end the server at its next line.
+            std::thread::spawn(move || reader.for_each(drop));
             return (server, addr, lines);
         }
     }

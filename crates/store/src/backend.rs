@@ -3,7 +3,7 @@
 //! differ (connecting, migrations, schema introspection) lives in `sqlite.rs` and `postgres.rs`.
 
 macro_rules! impl_store {
-    ($store:ident, $db:ty, $begin:literal) => {
+    ($store:ident, $db:ty, $begin:literal, points: $points_sql:literal) => {
         use $crate::audit::{ChainReport, ChainWalker, GENESIS, event_hash};
         use $crate::error::{Result, StoreError};
         use $crate::model::*;
@@ -417,6 +417,41 @@ macro_rules! impl_store {
         /// A planned day as a time: 09:00 clinic time, which the clinician moves when booking.
         fn clinic_morning(tz: &jiff::tz::TimeZone, date: jiff::civil::Date) -> Result<Timestamp> {
             Ok(date.at(9, 0, 0, 0).to_zoned(tz.clone()).map_err(|e| corrupt("planned_for", e))?.timestamp())
+        }
+
+        /// Decodes the aggregated `[[id, course_id, instrument, time_point, complete, total,
+        /// severity, flags, administered_at], …]` both backends produce.
+        fn parse_points(json: &str) -> Result<Vec<AssessmentPoint>> {
+            let rows: Vec<serde_json::Value> = serde_json::from_str(json).map_err(|e| corrupt("points", e))?;
+            let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+            let mut out = rows
+                .iter()
+                .map(|r| -> Result<AssessmentPoint> {
+                    let f = |i: usize| r.get(i).cloned().unwrap_or(serde_json::Value::Null);
+                    let uuid = |v: serde_json::Value| -> Result<Option<Uuid>> {
+                        v.as_str().map(Uuid::parse_str).transpose().map_err(|e| corrupt("points.id", e))
+                    };
+                    let flags: Vec<String> = serde_json::from_str(&text(&f(7)).unwrap_or_else(|| "[]".into()))
+                        .map_err(|e| corrupt("points.flags", e))?;
+                    let at: Timestamp = text(&f(8))
+                        .ok_or_else(|| corrupt("points.administered_at", "missing"))?
+                        .parse()
+                        .map_err(|e| corrupt("points.administered_at", e))?;
+                    Ok(AssessmentPoint {
+                        id: AssessmentId(uuid(f(0))?.ok_or_else(|| corrupt("points.id", "missing"))?),
+                        course_id: uuid(f(1))?.map(CourseId),
+                        instrument: text(&f(2)).unwrap_or_default(),
+                        time_point: text(&f(3)).unwrap_or_default(),
+                        complete: f(4).as_bool().or_else(|| f(4).as_i64().map(|n| n != 0)).unwrap_or(false),
+                        total: f(5).as_f64(),
+                        severity: text(&f(6)),
+                        flags: flags.join(","),
+                        administered_at: at,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            out.sort_by_key(|p| (p.administered_at, p.id));
+            Ok(out)
         }
 
         /// The stored form of a scored response.
@@ -1181,6 +1216,28 @@ macro_rules! impl_store {
                 let recorded = insert_assessment(&mut tx, ctx, new).await?;
                 tx.commit().await?;
                 Ok(recorded)
+            }
+
+            async fn assessment_points(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<AssessmentPoint>> {
+                let mut tx = self.tx().await?;
+                $store::patient_in(&mut tx, ctx, patient).await?;
+                // One row, aggregated in the database: per-row transfer dominates for long histories.
+                let points: String = sqlx::query_scalar($points_sql)
+                    .bind(ctx.clinic_id.0)
+                    .bind(patient.0)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let list = parse_points(&points)?;
+                append_audit(&mut tx, ctx, Entry {
+                    action: "assessment.list",
+                    patient: Some(patient),
+                    entity: "assessment",
+                    entity_id: None,
+                    detail: serde_json::json!({ "results": list.len() }),
+                })
+                .await?;
+                tx.commit().await?;
+                Ok(list)
             }
 
             async fn assessments_of(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Assessment>> {

@@ -506,3 +506,19 @@ pub struct ImportCounts {
     pub assessments: usize,
     pub alerts: usize,
 }
+
+/// What the chart needs of an assessment: its place in time and its result, without the item
+/// answers (read the full `Assessment` for those).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssessmentPoint {
+    pub id: AssessmentId,
+    pub course_id: Option<CourseId>,
+    pub instrument: String,
+    pub time_point: String,
+    pub complete: bool,
+    pub total: Option<f64>,
+    pub severity: Option<String>,
+    /// Comma-separated flag ids, empty when none.
+    pub flags: String,
+    pub administered_at: Timestamp,
+}

@@ -26,7 +26,14 @@ impl PgStore {
     }
 }
 
-crate::backend::impl_store!(PgStore, sqlx::Postgres, "BEGIN");
+crate::backend::impl_store!(
+    PgStore,
+    sqlx::Postgres,
+    "BEGIN",
+    points: "SELECT COALESCE(json_agg(json_build_array(id, course_id, instrument, time_point, complete, total, \
+             severity, flags, administered_at)), '[]'::json)::text FROM assessment \
+             WHERE clinic_id = $1 AND patient_id = $2"
+);
 crate::backend_access::impl_access!(PgStore);
 crate::backend_import::impl_import!(PgStore);
 

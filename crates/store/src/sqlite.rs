@@ -32,7 +32,15 @@ impl SqliteStore {
     }
 }
 
-crate::backend::impl_store!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");
+crate::backend::impl_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    "BEGIN IMMEDIATE",
+    points: "SELECT json_group_array(json_array(lower(hex(id)), \
+             CASE WHEN course_id IS NULL THEN NULL ELSE lower(hex(course_id)) END, instrument, time_point, \
+             complete, total, severity, flags, administered_at)) FROM assessment \
+             WHERE clinic_id = $1 AND patient_id = $2"
+);
 crate::backend_access::impl_access!(SqliteStore);
 crate::backend_import::impl_import!(SqliteStore);
 

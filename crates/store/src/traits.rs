@@ -75,6 +75,12 @@ pub trait AssessmentStore {
         ctx: &AuditContext,
         patient: PatientId,
     ) -> Result<Vec<Assessment>>;
+    /// The patient's results over time, for charts and timelines (no item answers).
+    async fn assessment_points(
+        &self,
+        ctx: &AuditContext,
+        patient: PatientId,
+    ) -> Result<Vec<AssessmentPoint>>;
 }
 
 #[async_trait]

@@ -572,6 +572,53 @@ async fn assessments_keep_every_answer_and_raise_alerts(store: &dyn Store) {
         store.alerts_of(&w.admin, p.id).await.expect("alerts").len(),
         3
     );
+
+    // The chart's compact read agrees with the full one, field by field.
+    let points = store
+        .assessment_points(&w.admin, p.id)
+        .await
+        .expect("points");
+    let projected: Vec<_> = stored
+        .iter()
+        .map(|a| {
+            (
+                a.id,
+                a.course_id,
+                a.instrument.clone(),
+                a.time_point.clone(),
+                a.complete,
+                a.total,
+                a.severity.clone(),
+                a.flags.join(","),
+                a.administered_at,
+            )
+        })
+        .collect();
+    let got: Vec<_> = points
+        .iter()
+        .map(|a| {
+            (
+                a.id,
+                a.course_id,
+                a.instrument.clone(),
+                a.time_point.clone(),
+                a.complete,
+                a.total,
+                a.severity.clone(),
+                a.flags.clone(),
+                a.administered_at,
+            )
+        })
+        .collect();
+    assert_eq!(got, projected);
+    let nobody = patient(store, &w, "No", "Answers").await;
+    assert!(
+        store
+            .assessment_points(&w.admin, nobody.id)
+            .await
+            .expect("points")
+            .is_empty()
+    );
 }
 
 async fn a_refused_assessment_writes_nothing(store: &dyn Store) {

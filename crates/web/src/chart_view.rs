@@ -8,8 +8,11 @@ use kapstone_app::App;
 use kapstone_app::clinic::{Chart, mark_overdue};
 use kapstone_app::clinical::course::{EncounterKind, EncounterStatus, Indication, Route};
 use kapstone_app::clinical::protocol::TEMPLATES;
-use kapstone_app::model::{Assessment, Due};
+use kapstone_app::model::{AssessmentPoint, Due};
 use kapstone_outcomes::{ChangeRule, DoseMarker, ReferenceLine, TrendChart, TrendPoint, XTick};
+
+/// The timeline shows the most recent events; the trend charts keep every assessment.
+const TIMELINE_SHOWN: usize = 200;
 
 /// A time as staff read it (UTC, labelled).
 pub fn when(t: Timestamp) -> String {
@@ -45,7 +48,7 @@ fn badge(label: &str, class: &'static str, rule: &ChangeRule) -> Badge {
     }
 }
 
-fn change_view(instrument: &str, series: &[&Assessment]) -> Option<ChangeView> {
+fn change_view(instrument: &str, series: &[&AssessmentPoint]) -> Option<ChangeView> {
     let baseline = series
         .iter()
         .find(|a| a.time_point == "baseline")
@@ -144,7 +147,7 @@ pub fn build(
         .filter(|e| e.kind == EncounterKind::Dosing && e.status != EncounterStatus::Cancelled)
         .filter_map(|e| Some((e.occurred_at.or(e.planned_for)?, e.sequence)))
         .collect();
-    let scored: Vec<&Assessment> = chart
+    let scored: Vec<&AssessmentPoint> = chart
         .assessments
         .iter()
         .filter(|a| a.total.is_some())
@@ -164,7 +167,7 @@ pub fn build(
 
     let mut charts = Vec::new();
     for inst in app.library().iter() {
-        let series: Vec<&Assessment> = scored
+        let series: Vec<&AssessmentPoint> = scored
             .iter()
             .copied()
             .filter(|a| a.instrument == inst.id)
@@ -279,7 +282,7 @@ pub fn build(
         let flags = if a.flags.is_empty() {
             String::new()
         } else {
-            format!(" — flags: {}", a.flags.join(", "))
+            format!(" — flags: {}", a.flags.replace(',', ", "))
         };
         timeline.push((
             a.administered_at,
@@ -301,8 +304,10 @@ pub fn build(
         charts,
         dues,
         courses,
+        timeline_total: timeline.len(),
         timeline: timeline
             .into_iter()
+            .take(TIMELINE_SHOWN)
             .map(|(t, what)| TimelineEntry {
                 when: day_of(t).to_string(),
                 what,

@@ -284,19 +284,10 @@ pub async fn chart(
 ) -> Response {
     let staff = page!(web.staff(&headers, &origin).await);
     let id: PatientId = page!(parse_id(&id));
-    let chart = page!(ok_or_page(web.app.chart(&staff, id).await));
-    let overdue_minutes = page!(ok_or_page(
-        web.app.overdue_minutes(staff.user.clinic_id).await
-    ));
-    let layout = web.layout(&staff).await;
-    let view = chart_view::build(
-        &web.app,
-        layout,
-        &staff.session.csrf_token,
-        &chart,
-        overdue_minutes,
-    );
-    render(StatusCode::OK, &view)
+    match crate::chart_page_html(&web, &staff, id).await {
+        Ok(html) => (StatusCode::OK, axum::response::Html(html)).into_response(),
+        Err(e) => PageError(e).into_response(),
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -215,6 +215,7 @@ pub struct ChartPage {
     pub dues: Vec<DueRow>,
     pub courses: Vec<CourseView>,
     pub timeline: Vec<TimelineEntry>,
+    pub timeline_total: usize,
     pub indications: Vec<&'static str>,
     pub routes: Vec<&'static str>,
     pub templates: Vec<(&'static str, &'static str)>,

@@ -1,0 +1,1397 @@
+//! HTTP-level tests of the web app, in process (the router answers `oneshot` requests), each
+//! run on SQLite and on PostgreSQL: the sign-in and clinical journey, access from outside the
+//! care team on every patient-scoped route, escaping, security headers, lockout and timeouts.
+
+mod support;
+
+use axum::http::StatusCode;
+use jiff::SignedDuration;
+use kapstone_app::clinical::vocab::Role;
+use kapstone_app::crypto::{token_hash, totp_at};
+use kapstone_app::model::*;
+use kapstone_store::Store;
+use std::sync::Arc;
+use support::*;
+
+const DENIED: [StatusCode; 2] = [StatusCode::FORBIDDEN, StatusCode::NOT_FOUND];
+
+// ---------------------------------------------------------------------------------------------
+// 1. The journey
+// ---------------------------------------------------------------------------------------------
+
+/// Set-up link → password → enforced enrolment → recovery codes → dashboard → sign out → sign in
+/// with the second factor; the session is cycled at each step.
+async fn staff_sign_in_journey(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let team = w.team("Team A").await;
+    let email = "dr.ames@example.org";
+    let (_, setup) = w.add(email, "Dr Ames", Role::Prescriber, Some(team)).await;
+    let token = setup.strip_prefix("/setup/").expect("set-up path");
+    assert_eq!(token.len(), 64);
+    assert!(token.chars().all(|c| c.is_ascii_hexdigit()));
+
+    let mut c = w.client();
+    let r = c.get(&setup).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Welcome, Dr Ames"), "{}", r.body);
+
+    // A too-short password is refused, naming the field; the link still works afterwards.
+    let r = c.post(&setup, &[("password", "short")]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let error = r.error().expect("an error message");
+    assert!(error.starts_with("password:"), "{error}");
+    assert!(error.contains("at least 12"), "{error}");
+    let r = c
+        .post("/signin", &[("email", email), ("password", "short")])
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "no password was set");
+
+    let r = c.post(&setup, &[("password", PASSWORD)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("Password set"));
+    assert!(c.cookie.is_none(), "setting a password does not sign in");
+    // One use only.
+    let r = c.get(&setup).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body.contains("no longer works"));
+    let r = c
+        .post(&setup, &[("password", "another long password")])
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // Sign in: MFA is enforced by default, so the first stop is enrolment.
+    let r = c
+        .post("/signin", &[("email", email), ("password", PASSWORD)])
+        .await;
+    r.assert_redirect("/mfa/enrol");
+    let half = c.cookie.clone().expect("a session cookie at sign-in");
+    assert_eq!(half.len(), 64);
+    c.get("/dashboard").await.assert_redirect("/mfa/enrol");
+    c.get("/patients").await.assert_redirect("/mfa/enrol");
+    c.get("/mfa").await.assert_redirect("/mfa/enrol");
+
+    let r = c.get("/mfa/enrol").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let secret = r.totp_secret();
+    assert!(r.body.contains("otpauth://totp/"), "{}", r.body);
+    let csrf = r.csrf();
+    let mut me = Member {
+        user: w
+            .store()
+            .user_by_email(w.clinic, email)
+            .await
+            .expect("lookup")
+            .expect("user"),
+        client: c,
+        secret,
+        last_step: i64::MIN,
+    };
+    let good = me.next_code();
+    let wrong = wrong_code(&me.secret, me.last_step);
+    let r = me
+        .client
+        .post("/mfa/enrol", &[("csrf", &csrf), ("code", &wrong)])
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.error().expect("error").contains("not right"));
+    assert_eq!(me.client.cookie.as_deref(), Some(half.as_str()));
+    let r = me
+        .client
+        .post("/mfa/enrol", &[("csrf", &csrf), ("code", &good)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let codes = between(
+        &r.body,
+        "<ul class=\"codes\" id=\"recovery-codes\">",
+        "</ul>",
+    )
+    .expect("recovery codes");
+    assert_eq!(all_between(&codes, "<code>", "</code>").len(), 10);
+    let ready = me.client.cookie.clone().expect("cookie");
+    assert_ne!(ready, half, "the session is cycled at enrolment");
+    let r = w.client().with_cookie(&half).get("/dashboard").await;
+    r.assert_redirect("/signin");
+
+    let r = me.client.get("/dashboard").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("id=\"no-alerts\""), "{}", r.body);
+    assert!(r.body.contains("Dr Ames (prescriber)"));
+
+    // Sign out: the cookie is cleared and the session ends on the server too.
+    let csrf = r.csrf();
+    let r = me.client.post("/signout", &[("csrf", &csrf)]).await;
+    r.assert_redirect("/signin");
+    assert!(me.client.cookie.is_none());
+    w.client()
+        .with_cookie(&ready)
+        .get("/dashboard")
+        .await
+        .assert_redirect("/signin");
+    me.client.get("/dashboard").await.assert_redirect("/signin");
+
+    // Sign in again: now the second factor is owed.
+    let r = me
+        .client
+        .post("/signin", &[("email", email), ("password", PASSWORD)])
+        .await;
+    r.assert_redirect("/mfa");
+    let pending = me.client.cookie.clone().expect("cookie");
+    assert_ne!(pending, ready);
+    me.client.get("/dashboard").await.assert_redirect("/mfa");
+    me.client.get("/mfa/enrol").await.assert_redirect("/mfa");
+    let r = me.client.get("/mfa").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let csrf = r.csrf();
+    let good = me.next_code();
+    let wrong = wrong_code(&me.secret, me.last_step);
+    let r = me
+        .client
+        .post("/mfa", &[("csrf", &csrf), ("code", &wrong)])
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.error().expect("error").contains("not right"),
+        "{}",
+        r.body
+    );
+    assert_eq!(me.client.cookie.as_deref(), Some(pending.as_str()));
+    me.client.get("/dashboard").await.assert_redirect("/mfa");
+    let r = me
+        .client
+        .post("/mfa", &[("csrf", &csrf), ("code", &good)])
+        .await;
+    r.assert_redirect("/dashboard");
+    let verified = me.client.cookie.clone().expect("cookie");
+    assert_ne!(verified, pending, "the session is cycled at MFA");
+    w.client()
+        .with_cookie(&pending)
+        .get("/dashboard")
+        .await
+        .assert_redirect("/signin");
+    let r = me.client.get("/dashboard").await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // The same code cannot be used twice (replay).
+    let r = me.client.post("/signout", &[("csrf", &r.csrf())]).await;
+    r.assert_redirect("/signin");
+    me.client
+        .post("/signin", &[("email", email), ("password", PASSWORD)])
+        .await
+        .assert_redirect("/mfa");
+    let csrf = me.client.get("/mfa").await.csrf();
+    let r = me
+        .client
+        .post("/mfa", &[("csrf", &csrf), ("code", &good)])
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "replayed code");
+
+    // A recovery code works once instead.
+    let first = all_between(&codes, "<code>", "</code>")[0].clone();
+    let r = me
+        .client
+        .post(
+            "/mfa/recovery",
+            &[("csrf", &csrf), ("recovery_code", &first)],
+        )
+        .await;
+    r.assert_redirect("/dashboard");
+    let r = me.client.get("/dashboard").await;
+    assert_eq!(r.status, StatusCode::OK);
+    me.client
+        .post("/signout", &[("csrf", &r.csrf())])
+        .await
+        .assert_redirect("/signin");
+    me.client
+        .post("/signin", &[("email", email), ("password", PASSWORD)])
+        .await
+        .assert_redirect("/mfa");
+    let csrf = me.client.get("/mfa").await.csrf();
+    let r = me
+        .client
+        .post(
+            "/mfa/recovery",
+            &[("csrf", &csrf), ("recovery_code", &first)],
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "used recovery code"
+    );
+    me.client.get("/dashboard").await.assert_redirect("/mfa");
+}
+
+/// A six-digit code that is none of the codes for the steps around `step`.
+fn wrong_code(secret: &str, step: i64) -> String {
+    let near: Vec<String> = (step - 2..=step + 2)
+        .filter_map(|s| totp_at(secret, s))
+        .collect();
+    (0..1_000_000u32)
+        .map(|n| format!("{n:06}"))
+        .find(|c| !near.contains(c))
+        .expect("a wrong code")
+}
+
+/// A prescriber registers a patient, opens a course, sends the baseline PHQ-9; the patient
+/// answers item 9 positively; the alert reaches the dashboard and chart and closes with a note.
+async fn measurement_based_care_journey(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let team = w.team("Team A").await;
+    let mut dr = w
+        .member(
+            "dr.ames@example.org",
+            "Dr Ames",
+            Role::Prescriber,
+            Some(team),
+        )
+        .await;
+
+    // A bad birth date: 422 naming birth_date, nothing saved.
+    let csrf = dr.client.get("/patients/new").await.csrf();
+    let patient_form = |birth: &'static str| {
+        vec![
+            ("given_name", "Ada"),
+            ("family_name", "Lovelace"),
+            ("birth_date", birth),
+            ("sex", "female"),
+            ("email", "ada@example.org"),
+            ("phone", ""),
+            ("postal_code", "80202"),
+        ]
+    };
+    let mut bad = patient_form("1985-02-30");
+    bad.push(("csrf", &csrf));
+    let r = dr.client.post("/patients/new", &bad).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(
+        r.error().expect("error").contains("birth_date"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("value=\"Lovelace\""),
+        "the form keeps what was typed"
+    );
+    let saved = w
+        .store()
+        .find_patients(&w.system, Scope::Clinic, "", 100)
+        .await
+        .expect("search");
+    assert!(saved.is_empty(), "nothing saved");
+    let r = dr.client.get("/patients?q=Lovelace").await;
+    assert!(r.body.contains("No patients found."));
+
+    let mut good = patient_form("1985-04-02");
+    good.push(("csrf", &csrf));
+    let r = dr.client.post("/patients/new", &good).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let pid = r
+        .location()
+        .and_then(|l| l.strip_prefix("/patients/"))
+        .expect("to the chart")
+        .to_string();
+    let r = dr.client.get("/patients?q=lovelace").await;
+    assert!(r.body.contains("Lovelace, Ada"), "{}", r.body);
+    assert!(r.body.contains(&format!("href=\"/patients/{pid}\"")));
+
+    // Open a course; the chart lists the schedule.
+    let chart = dr.chart(&pid).await;
+    assert!(chart.body.contains("<h1>Ada Lovelace</h1>"));
+    assert!(chart.body.contains("Nothing scheduled."));
+    assert!(!chart.body.contains("<svg"), "no trend before any answers");
+    dr.open_course(&pid).await;
+    let chart = dr.chart(&pid).await;
+    assert!(
+        chart
+            .body
+            .contains("PTSD · kap-6 · <span class=\"status\">screening</span>"),
+        "{}",
+        chart.body
+    );
+    let rows = due_rows(&chart.body);
+    for inst in ["PHQ-9", "GAD-7", "PCL-5", "ACE"] {
+        let row = rows
+            .iter()
+            .find(|r| r.1 == inst && r.2 == "baseline")
+            .unwrap_or_else(|| panic!("baseline {inst} scheduled: {rows:?}"));
+        assert_eq!(row.3, "due", "baseline is due today: {row:?}");
+        assert!(row.0.is_some(), "a link can be made for {inst}");
+    }
+    assert!(
+        rows.iter()
+            .any(|r| r.1 == "PHQ-9" && r.2.starts_with("pre dose")),
+        "PHQ-9 before dosing sessions: {rows:?}"
+    );
+    assert!(rows.iter().any(|r| r.2 == "month 6"), "{rows:?}");
+
+    // A portal link for the baseline PHQ-9.
+    let due = dr.baseline_phq9(&pid).await;
+    let (page, link) = dr.create_link(&pid, &due).await;
+    assert!(page.body.contains("Questionnaire link for Ada Lovelace"));
+    let token = link.strip_prefix("/p/").expect("a /p/ link");
+    assert_eq!(token.len(), 64, "256-bit token: {link}");
+    assert!(token.chars().all(|c| c.is_ascii_hexdigit()));
+    assert!(!link.contains(&pid) && !link.contains("Lovelace"));
+
+    // The patient, with no account and no cookie.
+    let mut patient = w.client();
+    let r = patient.get(&link).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    for n in 1..=10 {
+        let radios = r
+            .body
+            .matches(&format!("type=\"radio\" name=\"item{n}\""))
+            .count();
+        assert_eq!(radios, 4, "item {n} has four radio answers");
+    }
+    assert!(!r.body.contains("name=\"item11\""));
+    assert!(r.body.contains("Front Range KAP"));
+    assert!(
+        !r.body.contains("Lovelace") && !r.body.contains("Ada"),
+        "no patient data on the portal"
+    );
+    assert!(patient.cookie.is_none());
+
+    // Item 2 missing: 422 naming question 2; nothing stored.
+    let missing: Vec<(&str, &str)> = phq9(2).into_iter().filter(|(k, _)| *k != "item2").collect();
+    let r = patient.post(&link, &missing).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("question 2"), "{}", r.body);
+    assert!(
+        r.body
+            .contains("id=\"item-2\" class=\"invalid\" aria-invalid=\"true\"")
+    );
+    assert!(
+        r.body
+            .contains("type=\"radio\" name=\"item9\" value=\"2\" checked"),
+        "answers given are kept"
+    );
+    let r = dr.client.get("/dashboard").await;
+    assert!(r.body.contains("id=\"no-alerts\""), "nothing stored yet");
+
+    // Complete, with item 9 = 2: the crisis line at once, and no promise of live reading.
+    let r = patient.post(&link, &phq9(2)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("Please reach out for support now"));
+    assert!(
+        r.body.contains("Crisis line: <strong>988</strong>"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("no one may be reading them right now"));
+    assert!(!r.body.contains("has been notified"));
+    assert!(!r.body.contains("Lovelace"));
+
+    // Single use.
+    let r = patient.get(&link).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body.contains("no longer works"));
+    let r = patient.post(&link, &phq9(0)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body.contains("no longer works"));
+
+    // The alert is on the dashboard and the chart.
+    let r = dr.client.get("/dashboard").await;
+    assert!(!r.body.contains("id=\"no-alerts\""), "{}", r.body);
+    assert!(r.body.contains("1 open alert(s)"));
+    assert!(r.body.contains("PHQ-9 item 9"));
+    assert!(
+        r.body
+            .contains(&format!("<a href=\"/patients/{pid}\">Lovelace, Ada</a>"))
+    );
+    let chart = dr.chart(&pid).await;
+    let alerts = all_between(&chart.body, "/alerts/", "/ack");
+    assert_eq!(alerts.len(), 1);
+    assert!(chart.body.contains("PHQ-9 item 9"));
+    assert!(
+        due_rows(&chart.body)
+            .iter()
+            .any(|r| r.1 == "PHQ-9" && r.2 == "baseline" && r.3 == "completed" && r.0.is_none())
+    );
+    assert!(chart.body.contains("<svg"), "the PHQ-9 trend");
+    assert!(chart.body.contains("PHQ-9 baseline: 10"), "{}", chart.body);
+    let ack = format!("/patients/{pid}/alerts/{}/ack", alerts[0]);
+
+    // An empty note is refused; the alert stays open.
+    let r = dr
+        .client
+        .post(&ack, &[("csrf", &chart.csrf()), ("note", "   ")])
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("action_note"), "{}", r.body);
+    let r = dr.client.get("/dashboard").await;
+    assert!(r.body.contains("PHQ-9 item 9"));
+
+    // With a note it closes, and leaves the dashboard.
+    let r = dr
+        .client
+        .post(
+            &ack,
+            &[
+                ("csrf", &chart.csrf()),
+                ("note", "Called Ada; safety plan reviewed"),
+            ],
+        )
+        .await;
+    r.assert_redirect(&format!("/patients/{pid}"));
+    let r = dr.client.get("/dashboard").await;
+    assert!(r.body.contains("id=\"no-alerts\""), "{}", r.body);
+    let chart = dr.chart(&pid).await;
+    assert!(chart.body.contains("No open alerts."));
+    assert!(chart.body.contains("1 acknowledged alert(s)"));
+    assert!(chart.body.contains("Called Ada; safety plan reviewed"));
+    assert!(all_between(&chart.body, "/alerts/", "/ack").is_empty());
+    assert!(chart.body.contains("<svg"));
+    // Acknowledging twice is refused.
+    let r = dr
+        .client
+        .post(&ack, &[("csrf", &chart.csrf()), ("note", "again")])
+        .await;
+    assert!(
+        r.status.is_client_error(),
+        "second acknowledgement: {}",
+        r.status
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Access
+// ---------------------------------------------------------------------------------------------
+
+/// Fields every patient-scoped form might need, all valid, so that a refusal comes from
+/// authorization and not from validation.
+fn everything(csrf: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("csrf", csrf),
+        ("given_name", "Mallory"),
+        ("family_name", "Intruder"),
+        ("birth_date", "1990-01-01"),
+        ("sex", "male"),
+        ("email", ""),
+        ("phone", ""),
+        ("postal_code", ""),
+        ("indication", "mdd"),
+        ("route", ""),
+        ("protocol", "kap-6"),
+        ("intake", "2026-01-05"),
+        ("to", "discontinued"),
+        ("reason", "intruder"),
+        ("note", "intruder was here"),
+    ]
+}
+
+fn route_path(pattern: &str, patient: &str, fx: &Fixture) -> String {
+    let path = pattern
+        .replace("{id}", patient)
+        .replace("{course}", &fx.course)
+        .replace("{due}", &fx.due)
+        .replace("{alert}", &fx.alert);
+    assert!(
+        !path.contains('{'),
+        "{pattern} has a placeholder this test does not know; teach it the new id"
+    );
+    path
+}
+
+async fn try_route(c: &mut Client, method: &str, path: &str, csrf: &str) -> Page {
+    match method {
+        "GET" => c.get(path).await,
+        "POST" => c.post(path, &everything(csrf)).await,
+        other => panic!("PATIENT_ROUTES has method {other}; teach this test to send it"),
+    }
+}
+
+/// The patient's record as its own clinician sees it is unchanged by an outsider's attempts.
+async fn assert_untouched(owner: &mut Member, fx: &Fixture) {
+    let chart = owner.chart(&fx.patient).await;
+    assert!(
+        chart.body.contains("<h1>Ada Lovelace</h1>"),
+        "name unchanged"
+    );
+    assert_eq!(
+        chart.body.matches("<article class=\"course\">").count(),
+        1,
+        "no course opened"
+    );
+    assert!(
+        chart
+            .body
+            .contains("PTSD · kap-6 · <span class=\"status\">screening</span>"),
+        "status unchanged"
+    );
+    assert_eq!(
+        all_between(&chart.body, "/alerts/", "/ack"),
+        vec![fx.alert.clone()],
+        "the alert is still open"
+    );
+    assert!(!chart.body.contains("ntruder"));
+}
+
+/// A prescriber on another care team tries every patient-scoped route with the real ids of
+/// someone else's patient: each answers 403 or 404 and shows nothing of the patient.
+async fn outsiders_get_nothing_on_any_patient_route(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let (a, b) = (w.team("Team A").await, w.team("Team B").await);
+    let mut owner = w
+        .member("owner@example.org", "Dr Owner", Role::Prescriber, Some(a))
+        .await;
+    let fx = owner.patient_with_alert(&w, "Ada", "Lovelace").await;
+    let mut outsider = w
+        .member(
+            "outsider@example.org",
+            "Dr Outsider",
+            Role::Prescriber,
+            Some(b),
+        )
+        .await;
+    let own = outsider.register("Otto", "Own").await;
+    let csrf = outsider.csrf().await;
+    let leaks = |body: &str| body.contains("Lovelace") || body.contains(&fx.mrn);
+
+    assert!(kapstone_web::PATIENT_ROUTES.len() >= 7);
+    for (method, pattern) in kapstone_web::PATIENT_ROUTES {
+        // The victim's patient id with the victim's other ids …
+        let path = route_path(pattern, &fx.patient, &fx);
+        let r = try_route(&mut outsider.client, method, &path, &csrf).await;
+        assert!(
+            DENIED.contains(&r.status),
+            "{method} {path}: {} {}",
+            r.status,
+            r.body
+        );
+        assert!(!leaks(&r.body), "{method} {path} leaks: {}", r.body);
+        // … and the outsider's own patient with the victim's course, due or alert.
+        if pattern.matches('{').count() > 1 {
+            let path = route_path(pattern, &own, &fx);
+            let r = try_route(&mut outsider.client, method, &path, &csrf).await;
+            assert!(
+                DENIED.contains(&r.status),
+                "{method} {path} (own patient, other ids): {} {}",
+                r.status,
+                r.body
+            );
+            assert!(!leaks(&r.body), "{method} {path} leaks: {}", r.body);
+        }
+    }
+
+    // With only the CSRF token in the body a route may refuse the form itself (422) before it
+    // asks whose patient this is; then the answer must be exactly the one for made-up ids, so
+    // it tells the outsider nothing about the real patient.
+    let fake = Fixture {
+        patient: PatientId::new().to_string(),
+        mrn: String::new(),
+        course: CourseId::new().to_string(),
+        due: DueId::new().to_string(),
+        alert: AlertId::new().to_string(),
+    };
+    let anonymise = |body: &str, f: &Fixture| {
+        body.replace(&f.patient, "P")
+            .replace(&f.course, "C")
+            .replace(&f.due, "D")
+            .replace(&f.alert, "A")
+    };
+    for (method, pattern) in kapstone_web::PATIENT_ROUTES {
+        let real = route_path(pattern, &fx.patient, &fx);
+        let made_up = route_path(pattern, &fake.patient, &fake);
+        let mut answers = Vec::new();
+        for (path, f) in [(&real, &fx), (&made_up, &fake)] {
+            let r = match *method {
+                "GET" => outsider.client.get(path).await,
+                _ => outsider.client.post(path, &[("csrf", &csrf)]).await,
+            };
+            assert!(
+                DENIED.contains(&r.status) || r.status == StatusCode::UNPROCESSABLE_ENTITY,
+                "{method} {path}: {}",
+                r.status
+            );
+            assert!(!leaks(&r.body), "{method} {path} leaks: {}", r.body);
+            answers.push((r.status, anonymise(&r.body, f)));
+        }
+        assert_eq!(
+            answers[0], answers[1],
+            "{method} {pattern}: a real patient's ids answer differently from made-up ones"
+        );
+    }
+
+    // Lists and the dashboard do not show the patient either.
+    let r = outsider.client.get("/patients").await;
+    assert!(
+        r.body.contains("Own, Otto") && !leaks(&r.body),
+        "{}",
+        r.body
+    );
+    // (The search box shows the query itself; the results are what must be empty.)
+    for q in ["Lovelace", "Ada", &fx.mrn] {
+        let r = outsider.client.get(&format!("/patients?q={q}")).await;
+        let results = between(&r.body, "<div id=\"results\">", "</div>").expect("results");
+        assert!(results.contains("No patients found."), "q={q}: {results}");
+        assert!(!leaks(&results), "q={q}: {results}");
+    }
+    let r = outsider.client.get("/dashboard").await;
+    assert!(r.body.contains("id=\"no-alerts\"") && !leaks(&r.body));
+
+    // Nothing changed, and every refusal was audited against the patient.
+    assert_untouched(&mut owner, &fx).await;
+    let pid: PatientId = fx.patient.parse().expect("id");
+    let denied = w
+        .store()
+        .audit_events(
+            w.clinic,
+            &AuditFilter {
+                patient_id: Some(pid),
+                actor_id: Some(outsider.user.id.0),
+                limit: 1000,
+            },
+        )
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.action == "access.denied")
+        .count();
+    assert!(
+        denied >= kapstone_web::PATIENT_ROUTES.len(),
+        "{denied} refusals audited"
+    );
+
+    // The owner, on the other hand, may: the ids used above are real.
+    let r = owner
+        .client
+        .get(&format!("/patients/{}/edit", fx.patient))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("value=\"Lovelace\""));
+}
+
+/// Without a session every staff page sends the browser to sign in, and shows no data.
+async fn strangers_are_sent_to_sign_in(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let team = w.team("Team A").await;
+    let mut owner = w
+        .member(
+            "owner@example.org",
+            "Dr Owner",
+            Role::Prescriber,
+            Some(team),
+        )
+        .await;
+    let fx = owner.patient_with_alert(&w, "Ada", "Lovelace").await;
+    let csrf = owner.csrf().await;
+
+    let mut stranger = w.client();
+    let r = stranger.get("/").await;
+    r.assert_redirect("/dashboard");
+    let pages = [
+        "/dashboard".to_string(),
+        "/patients".into(),
+        "/patients?q=Lovelace".into(),
+        "/patients/new".into(),
+        "/admin/settings".into(),
+        "/admin/audit".into(),
+        "/mfa".into(),
+        "/mfa/enrol".into(),
+    ];
+    for path in &pages {
+        let r = stranger.get(path).await;
+        r.assert_redirect("/signin");
+        assert!(!r.body.contains("Lovelace"));
+    }
+    for (method, pattern) in kapstone_web::PATIENT_ROUTES {
+        let path = route_path(pattern, &fx.patient, &fx);
+        // Even with a stolen CSRF token, no session means no access.
+        let r = try_route(&mut stranger, method, &path, &csrf).await;
+        r.assert_redirect("/signin");
+        assert!(!r.body.contains("Lovelace"));
+    }
+    let r = stranger
+        .post(
+            "/patients/new",
+            &[
+                ("csrf", &csrf),
+                ("given_name", "Nobody"),
+                ("family_name", "Stranger"),
+                ("birth_date", "1990-01-01"),
+                ("sex", "male"),
+            ],
+        )
+        .await;
+    r.assert_redirect("/signin");
+    for path in ["/mfa", "/mfa/enrol", "/mfa/recovery", "/admin/settings"] {
+        stranger
+            .post(path, &[("csrf", &csrf), ("code", "123456")])
+            .await
+            .assert_redirect("/signin");
+    }
+    // A made-up cookie is no session either.
+    let mut forger = w.client().with_cookie(&"ab".repeat(32));
+    forger.get("/dashboard").await.assert_redirect("/signin");
+    let r = forger.get(&format!("/patients/{}", fx.patient)).await;
+    r.assert_redirect("/signin");
+    assert_untouched(&mut owner, &fx).await;
+    let r = owner.client.get("/patients?q=Stranger").await;
+    assert!(r.body.contains("No patients found."));
+}
+
+/// A researcher, even on the patient's care team, has no identifiable access.
+async fn researchers_see_no_identifiable_records(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let team = w.team("Team A").await;
+    let mut owner = w
+        .member(
+            "owner@example.org",
+            "Dr Owner",
+            Role::Prescriber,
+            Some(team),
+        )
+        .await;
+    let fx = owner.patient_with_alert(&w, "Ada", "Lovelace").await;
+    let mut researcher = w
+        .member(
+            "res@example.org",
+            "Res Earcher",
+            Role::Researcher,
+            Some(team),
+        )
+        .await;
+    let c = &mut researcher.client;
+    for path in [
+        "/patients".to_string(),
+        "/patients?q=Lovelace".into(),
+        format!("/patients/{}", fx.patient),
+        format!("/patients/{}/edit", fx.patient),
+        "/dashboard".into(),
+    ] {
+        let r = c.get(&path).await;
+        assert!(DENIED.contains(&r.status), "GET {path}: {}", r.status);
+        assert!(
+            !r.body.contains("Lovelace") && !r.body.contains(&fx.mrn),
+            "GET {path}: {}",
+            r.body
+        );
+    }
+    // The blank registration form holds no data; saving it is what is refused.
+    let csrf = c.get("/patients/new").await.csrf();
+    let r = c
+        .post(
+            "/patients/new",
+            &[
+                ("csrf", &csrf),
+                ("given_name", "Research"),
+                ("family_name", "Subject"),
+                ("birth_date", "1990-01-01"),
+                ("sex", "male"),
+            ],
+        )
+        .await;
+    assert!(DENIED.contains(&r.status), "{}", r.status);
+    for (method, pattern) in kapstone_web::PATIENT_ROUTES {
+        let path = route_path(pattern, &fx.patient, &fx);
+        let r = try_route(c, method, &path, &csrf).await;
+        assert!(DENIED.contains(&r.status), "{method} {path}: {}", r.status);
+        assert!(!r.body.contains("Lovelace"));
+    }
+    assert_untouched(&mut owner, &fx).await;
+}
+
+/// A valid edit of the patient's name, with the given CSRF token.
+fn rename(token: &str) -> [(&str, &str); 5] {
+    [
+        ("csrf", token),
+        ("given_name", "Eve"),
+        ("family_name", "Renamed"),
+        ("birth_date", "1985-04-02"),
+        ("sex", "female"),
+    ]
+}
+
+/// Cross-site form posts and posts without the session's CSRF token change nothing.
+async fn cross_site_and_forged_posts_are_refused(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let team = w.team("Team A").await;
+    let mut owner = w
+        .member(
+            "owner@example.org",
+            "Dr Owner",
+            Role::Prescriber,
+            Some(team),
+        )
+        .await;
+    let fx = owner.patient_with_alert(&w, "Ada", "Lovelace").await;
+    let mut other = w
+        .member(
+            "other@example.org",
+            "Dr Other",
+            Role::Prescriber,
+            Some(team),
+        )
+        .await;
+    let csrf = owner.csrf().await;
+    let others_csrf = other.csrf().await;
+    assert_ne!(csrf, others_csrf, "each session has its own token");
+    let edit = format!("/patients/{}/edit", fx.patient);
+
+    // Cross-site, even with the right token.
+    let r = owner
+        .client
+        .post_with(&edit, &rename(&csrf), &[("sec-fetch-site", "cross-site")])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let ack = format!("/patients/{}/alerts/{}/ack", fx.patient, fx.alert);
+    let r = owner
+        .client
+        .post_with(
+            &ack,
+            &[("csrf", &csrf), ("note", "intruder")],
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = owner
+        .client
+        .post_with(
+            "/signin",
+            &[("email", "owner@example.org"), ("password", PASSWORD)],
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "login CSRF");
+    assert!(r.headers.get("set-cookie").is_none());
+
+    // Same site, but the wrong token, no token, or another session's token.
+    for token in ["", "0000", &"0".repeat(64), &others_csrf] {
+        let r = owner.client.post(&edit, &rename(token)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "token {token:?}");
+        let r = owner
+            .client
+            .post(&ack, &[("csrf", token), ("note", "intruder")])
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "token {token:?}");
+        let r = owner
+            .client
+            .post(
+                &format!("/patients/{}/courses/{}/status", fx.patient, fx.course),
+                &[
+                    ("csrf", token),
+                    ("to", "discontinued"),
+                    ("reason", "intruder"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "token {token:?}");
+        let r = owner
+            .client
+            .post(
+                &format!("/patients/{}/dues/{}/link", fx.patient, fx.due),
+                &[("csrf", token)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "token {token:?}");
+        let r = owner
+            .client
+            .post(
+                "/patients/new",
+                &[
+                    ("csrf", token),
+                    ("given_name", "Forged"),
+                    ("family_name", "Patient"),
+                    ("birth_date", "1990-01-01"),
+                    ("sex", "male"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "token {token:?}");
+        let r = owner.client.post("/signout", &[("csrf", token)]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "token {token:?}");
+    }
+    // A form without the field at all.
+    let r = owner.client.post(&ack, &[("note", "intruder")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // Nothing changed, and the owner is still signed in.
+    assert_untouched(&mut owner, &fx).await;
+    let r = owner.client.get("/patients?q=Forged").await;
+    assert!(r.body.contains("No patients found."));
+
+    // The same request, same-site with the right token, does go through.
+    let r = owner
+        .client
+        .post_with(&edit, &rename(&csrf), &[("sec-fetch-site", "same-origin")])
+        .await;
+    r.assert_redirect(&format!("/patients/{}", fx.patient));
+    let chart = owner.chart(&fx.patient).await;
+    assert!(chart.body.contains("<h1>Eve Renamed</h1>"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Escaping and headers
+// ---------------------------------------------------------------------------------------------
+
+const SCRIPT: &str = "<script>alert(1)</script>";
+const SCRIPT_ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt;";
+const IMG: &str = "\"><img src=x onerror=alert(1)>";
+const IMG_ESCAPED: &str = "&gt;&lt;img src=x onerror=alert(1)&gt;";
+const NOTE: &str = "<script>alert('note')</script> called the patient";
+const STAFF: &str = "<script>alert('staff')</script>";
+const CRISIS: &str = "<b onmouseover=alert('crisis')>Call us</b>";
+
+/// Askama writes `&#60;` where others write `&lt;`; both are escapes. Compare in one spelling.
+fn named_entities(body: &str) -> String {
+    body.replace("&#60;", "&lt;")
+        .replace("&#62;", "&gt;")
+        .replace("&#34;", "&quot;")
+        .replace("&#x27;", "&#39;")
+}
+
+#[track_caller]
+fn assert_escaped(page: &Page, what: &str, escaped: &[&str]) {
+    let body = named_entities(&page.body);
+    for raw in [
+        SCRIPT,
+        "<img src=x",
+        "onerror=alert(1)>",
+        "<script>alert('note')",
+        "<script>alert('staff')",
+        "<b onmouseover",
+    ] {
+        assert!(
+            !page.body.contains(raw),
+            "{what} carries the raw payload {raw}: {}",
+            page.body
+        );
+    }
+    for e in escaped {
+        assert!(body.contains(e), "{what} lacks {e}: {}", page.body);
+    }
+}
+
+/// Script payloads typed by staff and patients come back escaped on every page that shows them.
+async fn entered_text_is_escaped_everywhere(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let team = w.team("Team A").await;
+    let mut dr = w
+        .member("dr@example.org", STAFF, Role::Prescriber, Some(team))
+        .await;
+    let staff_escaped = "&lt;script&gt;alert(&#39;staff&#39;)&lt;/script&gt;";
+    let settings = ClinicSettings {
+        crisis_text: CRISIS.into(),
+        ..ClinicSettings::default()
+    };
+    w.store()
+        .save_settings(&w.system, &settings)
+        .await
+        .expect("settings");
+
+    let pid = dr.register(SCRIPT, IMG).await;
+    dr.open_course(&pid).await;
+    let due = dr.baseline_phq9(&pid).await;
+    let (page, link) = dr.create_link(&pid, &due).await;
+    assert_escaped(
+        &page,
+        "link page",
+        &[SCRIPT_ESCAPED, IMG_ESCAPED, staff_escaped],
+    );
+
+    let r = w.client().post(&link, &phq9(1)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_escaped(
+        &r,
+        "thank-you page",
+        &["&lt;b onmouseover=alert(&#39;crisis&#39;)&gt;"],
+    );
+
+    let chart = dr.chart(&pid).await;
+    assert_escaped(
+        &chart,
+        "chart",
+        &[SCRIPT_ESCAPED, IMG_ESCAPED, staff_escaped],
+    );
+    let r = dr.client.get("/patients").await;
+    assert_escaped(&r, "patient list", &[SCRIPT_ESCAPED, IMG_ESCAPED]);
+    let r = dr.client.get("/patients?q=%3Cscript%3Ealert(1)").await;
+    assert_escaped(
+        &r,
+        "patient search",
+        &["value=\"&lt;script&gt;alert(1)\"", SCRIPT_ESCAPED],
+    );
+    let r = dr.client.get("/dashboard").await;
+    assert!(r.body.contains("1 open alert(s)"));
+    assert_escaped(
+        &r,
+        "dashboard",
+        &[SCRIPT_ESCAPED, IMG_ESCAPED, staff_escaped],
+    );
+    let r = dr.client.get(&format!("/patients/{pid}/edit")).await;
+    assert_escaped(
+        &r,
+        "edit form",
+        &["value=\"&lt;script&gt;", "value=\"&quot;&gt;&lt;img"],
+    );
+
+    // A note with a payload.
+    let alert = all_between(&chart.body, "/alerts/", "/ack")
+        .pop()
+        .expect("an alert");
+    let r = dr
+        .client
+        .post(
+            &format!("/patients/{pid}/alerts/{alert}/ack"),
+            &[("csrf", &chart.csrf()), ("note", NOTE)],
+        )
+        .await;
+    r.assert_redirect(&format!("/patients/{pid}"));
+    let chart = dr.chart(&pid).await;
+    assert_escaped(
+        &chart,
+        "chart with note",
+        &["&lt;script&gt;alert(&#39;note&#39;)&lt;/script&gt; called the patient"],
+    );
+
+    // An edit that fails validation echoes the payload back, escaped.
+    let r = dr
+        .client
+        .post(
+            &format!("/patients/{pid}/edit"),
+            &[
+                ("csrf", &chart.csrf()),
+                ("given_name", SCRIPT),
+                ("family_name", IMG),
+                ("birth_date", "not a date"),
+                ("sex", "female"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_escaped(&r, "edit form with error", &[SCRIPT_ESCAPED]);
+
+    // Set-up page for a staff member with a payload for a name.
+    let (_, setup) = w.add("x@example.org", STAFF, Role::Nurse, None).await;
+    let r = w.client().get(&setup).await;
+    assert_escaped(&r, "set-up page", &[staff_escaped]);
+}
+
+/// Every response carries the security headers (the client checks each one it sees; this test
+/// visits one of each kind), and HSTS and Secure cookies come with https.
+async fn security_headers_on_every_response(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let team = w.team("Team A").await;
+    let mut dr = w
+        .member("dr@example.org", "Dr Ames", Role::Prescriber, Some(team))
+        .await;
+    let pid = dr.register("Ada", "Lovelace").await;
+    let mut pages = vec![
+        dr.client.get("/dashboard").await,
+        dr.client.get("/patients").await,
+        dr.client.get(&format!("/patients/{pid}")).await,
+        dr.client.get("/admin/settings").await,
+        dr.client
+            .get("/patients/00000000-0000-0000-0000-000000000000")
+            .await,
+        dr.client.get("/patients/not-an-id").await,
+        w.client().get("/signin").await,
+        w.client().get("/p/nothing").await,
+        w.client().get("/setup/nothing").await,
+        w.client().get("/static/app.css").await,
+        w.client().get("/static/htmx.min.js").await,
+        w.client().get("/dashboard").await,
+        w.client()
+            .post_with("/signin", &[], &[("sec-fetch-site", "cross-site")])
+            .await,
+    ];
+    pages.push(
+        w.client()
+            .post(
+                "/signin",
+                &[("email", "nobody@example.org"), ("password", "x")],
+            )
+            .await,
+    );
+    let html = pages.iter().filter(|p| p.is_html()).count();
+    assert!(html >= 9, "{html} HTML pages");
+    for (i, p) in pages.iter().enumerate() {
+        assert_security_headers(p, &format!("page {i}"));
+        assert_eq!(
+            p.headers
+                .get("x-frame-options")
+                .and_then(|v| v.to_str().ok()),
+            Some("DENY")
+        );
+        assert!(
+            p.headers.get("strict-transport-security").is_none(),
+            "no HSTS over plain http"
+        );
+        if p.is_html() {
+            assert_eq!(
+                p.headers.get("cache-control").and_then(|v| v.to_str().ok()),
+                Some("no-store"),
+                "pages with patient data are not cached"
+            );
+        }
+    }
+    assert_eq!(
+        pages[3].status,
+        StatusCode::FORBIDDEN,
+        "settings are for admins"
+    );
+    assert_eq!(pages[4].status, StatusCode::NOT_FOUND);
+    assert_eq!(pages[5].status, StatusCode::NOT_FOUND);
+
+    // Served over TLS: HSTS on every response and a Secure cookie.
+    let tls = World::with_url(w.store().clone(), "https://kapstone.test").await;
+    let (_, link) = tls
+        .app
+        .add_staff(&tls.system, "tls@example.org", "Tee Ls", Role::Nurse)
+        .await
+        .expect("staff");
+    let setup = link
+        .strip_prefix("https://kapstone.test")
+        .expect("https link")
+        .to_string();
+    let mut c = tls.client();
+    let r = c.post(&setup, &[("password", PASSWORD)]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = c
+        .post(
+            "/signin",
+            &[("email", "tls@example.org"), ("password", PASSWORD)],
+        )
+        .await;
+    r.assert_redirect("/mfa/enrol");
+    let cookie = r
+        .headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("cookie");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    for r in [r, c.get("/mfa/enrol").await, c.get("/signin").await] {
+        let hsts = r
+            .headers
+            .get("strict-transport-security")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(hsts.contains("max-age="), "{hsts:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Lockout
+// ---------------------------------------------------------------------------------------------
+
+/// Five wrong passwords lock the account; the refusal never says whether the e-mail exists.
+async fn five_wrong_passwords_lock_the_account(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let email = "dr.ames@example.org";
+    let (_, setup) = w.add(email, "Dr Ames", Role::Prescriber, None).await;
+    let mut c = w.client();
+    assert_eq!(
+        c.post(&setup, &[("password", PASSWORD)]).await.status,
+        StatusCode::OK
+    );
+
+    let unknown = c
+        .post(
+            "/signin",
+            &[("email", "nobody@example.org"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    let message = unknown.error().expect("an error");
+    assert!(message.contains("not right"), "{message}");
+    assert!(c.cookie.is_none());
+
+    // Four failures do not lock, and a right password clears the count.
+    for _ in 0..4 {
+        let r = c
+            .post(
+                "/signin",
+                &[("email", email), ("password", "wrong password!!")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.error(), Some(message.clone()), "same answer as unknown");
+        assert_eq!(
+            r.body.replace(email, "E"),
+            unknown.body.replace("nobody@example.org", "E"),
+            "the same page as for an unknown address"
+        );
+    }
+    let r = c
+        .post("/signin", &[("email", email), ("password", PASSWORD)])
+        .await;
+    r.assert_redirect("/mfa/enrol");
+    c.cookie = None;
+
+    for i in 1..=5 {
+        let r = c
+            .post(
+                "/signin",
+                &[("email", email), ("password", "wrong password!!")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        assert_eq!(r.error(), Some(message.clone()), "attempt {i}");
+        assert!(c.cookie.is_none());
+    }
+    // The sixth, with the right password, is refused.
+    let r = c
+        .post("/signin", &[("email", email), ("password", PASSWORD)])
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert!(
+        r.error()
+            .expect("message")
+            .contains("too many failed sign-ins")
+    );
+    assert!(r.headers.get("set-cookie").is_none() && c.cookie.is_none());
+    let locked = w
+        .store()
+        .audit_events(
+            w.clinic,
+            &AuditFilter {
+                limit: 1000,
+                ..AuditFilter::default()
+            },
+        )
+        .await
+        .expect("audit")
+        .iter()
+        .filter(|e| e.action == "auth.sign_in_locked")
+        .count();
+    assert_eq!(locked, 1, "the locked attempt is audited");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Timeouts
+// ---------------------------------------------------------------------------------------------
+
+async fn session_of(w: &World, member: &Member) -> StaffSession {
+    let cookie = member.client.cookie.as_deref().expect("cookie");
+    w.store()
+        .session_by_token(&token_hash(cookie))
+        .await
+        .expect("lookup")
+        .expect("a live session")
+}
+
+/// An idle session ends at the clinic's idle timeout.
+async fn idle_sessions_time_out(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let team = w.team("Team A").await;
+    let mut dr = w
+        .member("dr@example.org", "Dr Ames", Role::Prescriber, Some(team))
+        .await;
+    let settings = ClinicSettings {
+        idle_timeout_minutes: 1,
+        ..ClinicSettings::default()
+    };
+    w.store()
+        .save_settings(&w.system, &settings)
+        .await
+        .expect("settings");
+
+    // Thirty seconds idle is within the minute.
+    let s = session_of(&w, &dr).await;
+    w.store()
+        .touch_session(w.clinic, s.id, now() - SignedDuration::from_secs(30))
+        .await
+        .expect("touch");
+    let r = dr.client.get("/dashboard").await;
+    assert_eq!(r.status, StatusCode::OK);
+    // The request touched the session.
+    assert!(session_of(&w, &dr).await.last_seen_at > now() - SignedDuration::from_secs(5));
+
+    // Two minutes idle is not.
+    w.store()
+        .touch_session(w.clinic, s.id, now() - SignedDuration::from_mins(2))
+        .await
+        .expect("touch");
+    dr.client.get("/dashboard").await.assert_redirect("/signin");
+    let cookie = dr.client.cookie.clone().expect("cookie");
+    assert!(
+        w.store()
+            .session_by_token(&token_hash(&cookie))
+            .await
+            .expect("lookup")
+            .is_none(),
+        "the timed-out session is deleted"
+    );
+    dr.client.get("/patients").await.assert_redirect("/signin");
+}
+
+/// A session ends at its absolute timeout however busy it is.
+async fn sessions_end_at_their_absolute_timeout(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let team = w.team("Team A").await;
+    let dr = w
+        .member("dr@example.org", "Dr Ames", Role::Prescriber, Some(team))
+        .await;
+    let s = session_of(&w, &dr).await;
+    assert_eq!(
+        s.expires_at.duration_since(s.created_at),
+        SignedDuration::from_hours(12),
+        "the default absolute timeout"
+    );
+    // Copies of the session, one still live and one past its end.
+    let copy = |expires_at| {
+        let token = kapstone_app::crypto::random_token();
+        let session = StaffSession {
+            id: SessionId::new(),
+            csrf_token: kapstone_app::crypto::random_token(),
+            expires_at,
+            last_seen_at: now(),
+            ..s.clone()
+        };
+        (token, session)
+    };
+    let (live, live_session) = copy(now() + SignedDuration::from_mins(5));
+    let (dead, dead_session) = copy(now() - SignedDuration::from_secs(1));
+    for (token, session) in [(&live, &live_session), (&dead, &dead_session)] {
+        w.store()
+            .create_session(session, &token_hash(token))
+            .await
+            .expect("session");
+    }
+    let r = w.client().with_cookie(&live).get("/dashboard").await;
+    assert_eq!(r.status, StatusCode::OK);
+    w.client()
+        .with_cookie(&dead)
+        .get("/dashboard")
+        .await
+        .assert_redirect("/signin");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+macro_rules! backend {
+    ($backend:ident, $make:path; $($case:ident),+ $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let store: std::sync::Arc<dyn kapstone_store::Store> =
+                        std::sync::Arc::new($make().await);
+                    super::$case(store).await;
+                }
+            )+
+        }
+    };
+}
+
+macro_rules! both_backends {
+    ($($case:ident),+ $(,)?) => {
+        backend!(sqlite, kapstone_store::testing::sqlite_store; $($case),+);
+        backend!(postgres, kapstone_store::testing::postgres_store; $($case),+);
+    };
+}
+
+both_backends!(
+    staff_sign_in_journey,
+    measurement_based_care_journey,
+    outsiders_get_nothing_on_any_patient_route,
+    strangers_are_sent_to_sign_in,
+    researchers_see_no_identifiable_records,
+    cross_site_and_forged_posts_are_refused,
+    entered_text_is_escaped_everywhere,
+    security_headers_on_every_response,
+    five_wrong_passwords_lock_the_account,
+    idle_sessions_time_out,
+    sessions_end_at_their_absolute_timeout,
+);
