@@ -59,3 +59,18 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast "$@"
 fi
+
+echo "== browser journey (Debian's Chromium, axe-core)"
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  apt_install "${missing[@]}"
+fi
+cargo build -q -p kapstone --bin kapstone
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+(cd tests/browser && npm ci --silent --no-audit --no-fund)
+KAPSTONE_BIN="$target_dir/debug/kapstone" CHROMIUM="$(command -v chromium)" ARTIFACTS="$PWD/artifacts/browser" \
+  node tests/browser/journey.mjs

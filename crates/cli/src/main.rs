@@ -118,6 +118,9 @@ enum UserCommand {
         /// The clinic's id, when the database holds more than one.
         #[arg(long)]
         clinic: Option<String>,
+        /// Put the new member on this care team (created if it does not exist).
+        #[arg(long)]
+        team: Option<String>,
         #[arg(
             long,
             env = "KAPSTONE_PUBLIC_URL",
@@ -237,13 +240,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     role,
                     name,
                     clinic,
+                    team,
                     public_url,
                 },
         } => {
             let role = kapstone_clinical::vocab::Role::parse(&role)
                 .map_err(|e| Failure::input(format!("--{e}")))?;
             let lib = library(cli.instruments.as_deref())?;
-            runtime()?.block_on(user_add(&db, lib, &email, role, name, clinic, public_url))
+            runtime()?.block_on(user_add(
+                &db, lib, &email, role, name, clinic, team, public_url,
+            ))
         }
         Command::Audit {
             command: AuditCommand::Verify { db },
@@ -464,6 +470,7 @@ async fn clinic_create(db: &str, name: &str, time_zone: &str) -> Result<(), Fail
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)] // one per command-line option
 async fn user_add(
     db: &str,
     lib: Library,
@@ -471,6 +478,7 @@ async fn user_add(
     role: kapstone_clinical::vocab::Role,
     name: Option<String>,
     clinic: Option<String>,
+    team: Option<String>,
     public_url: String,
 ) -> Result<(), Failure> {
     let app = app(db, lib, public_url).await?;
@@ -512,6 +520,25 @@ async fn user_add(
             other => Failure::other(other.to_string()),
         })?;
     println!("added {} ({}) to {}", user.email, user.role, clinic.name);
+    if let Some(team) = team {
+        let store = app.store();
+        let teams = store
+            .teams(clinic.id)
+            .await
+            .map_err(|e| Failure::other(e.to_string()))?;
+        let t = match teams.into_iter().find(|t| t.name == team.trim()) {
+            Some(t) => t,
+            None => store
+                .create_team(&ctx, &team)
+                .await
+                .map_err(|e| Failure::input(format!("--team: {e}")))?,
+        };
+        store
+            .add_team_member(&ctx, t.id, user.id)
+            .await
+            .map_err(|e| Failure::other(e.to_string()))?;
+        println!("on care team {}", t.name);
+    }
     println!("one-time set-up link (valid 72 hours): {link}");
     Ok(())
 }
