@@ -7,6 +7,7 @@ pub mod auth;
 pub mod clinic;
 pub mod crypto;
 mod error;
+pub mod mail;
 pub mod policy;
 pub mod portal;
 
@@ -25,6 +26,8 @@ pub struct Config {
     /// The address staff and patients reach kapstone at, for links (`https://clinic.example.org`).
     pub public_url: String,
     pub password_cost: PasswordCost,
+    /// The clinic's mail server; without one, links are copied rather than e-mailed.
+    pub mailer: Option<mail::Mailer>,
 }
 
 #[derive(Clone)]
@@ -47,6 +50,11 @@ impl App {
 
     pub fn library(&self) -> &Library {
         &self.library
+    }
+
+    /// Whether questionnaire links can be e-mailed (a mail server is configured).
+    pub fn can_email(&self) -> bool {
+        self.config.mailer.is_some()
     }
 
     pub fn public_url(&self) -> &str {

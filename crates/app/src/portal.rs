@@ -64,6 +64,50 @@ impl App {
         })
     }
 
+    /// Creates a portal link and e-mails it to the patient's address on file. The e-mail names
+    /// neither the questionnaire nor anything else about the patient's care.
+    pub async fn email_portal_link(
+        &self,
+        staff: &Staff,
+        patient: PatientId,
+        due: DueId,
+    ) -> Result<String, AppError> {
+        let mailer = self.config.mailer.as_ref().ok_or_else(|| {
+            AppError::invalid(
+                "email",
+                "this clinic has no mail server configured; copy the link instead",
+            )
+        })?;
+        self.allow(staff, Action::SendPortalLink, Some(patient))
+            .await?;
+        let p = self.store.patient(&staff.ctx(), patient).await?;
+        let to = p.details.email.clone().ok_or_else(|| {
+            AppError::invalid("email", "the patient has no e-mail address on file")
+        })?;
+        let link = self.send_portal_link(staff, patient, due).await?;
+        let clinic = self.store.clinic(staff.user.clinic_id).await?;
+        let (subject, body) = crate::mail::portal_link_message(
+            &clinic.name,
+            &link.url,
+            &link.expires_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+        );
+        mailer
+            .send(&to, &subject, body)
+            .await
+            .map_err(AppError::Internal)?;
+        self.store
+            .record(
+                &staff.ctx(),
+                "portal_link.email",
+                Some(patient),
+                "assessment_due",
+                Some(due.0),
+                serde_json::json!({}),
+            )
+            .await?;
+        Ok(to)
+    }
+
     /// The form behind a live link; `NotFound` for unknown, used or expired links alike.
     pub async fn portal_form(&self, token: &str, origin: &str) -> Result<PortalForm, AppError> {
         let (link, due) = self

@@ -74,6 +74,13 @@ enum Command {
         /// The address people reach kapstone at, used in links (https:// unless on this machine).
         #[arg(long, env = "KAPSTONE_PUBLIC_URL")]
         public_url: Option<String>,
+        /// The clinic's mail server for questionnaire links: smtp://HOST:PORT,
+        /// smtp://USER:PASS@HOST:587?tls=required or smtps://USER:PASS@HOST:465.
+        #[arg(long, env = "KAPSTONE_SMTP_URL", requires = "mail_from")]
+        smtp_url: Option<String>,
+        /// The sender address for those e-mails.
+        #[arg(long, env = "KAPSTONE_MAIL_FROM")]
+        mail_from: Option<String>,
     },
     /// Clinics.
     Clinic {
@@ -220,9 +227,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
             db,
             addr,
             public_url,
+            smtp_url,
+            mail_from,
         } => {
             let lib = library(cli.instruments.as_deref())?;
-            runtime()?.block_on(serve(&db, lib, addr, public_url))
+            let mailer = match (smtp_url, mail_from) {
+                (Some(url), Some(from)) => Some(
+                    kapstone_app::mail::Mailer::new(&url, &from)
+                        .map_err(|e| Failure::input(format!("--{e}")))?,
+                ),
+                _ => None,
+            };
+            runtime()?.block_on(serve(&db, lib, addr, public_url, mailer))
         }
         Command::Clinic {
             command:
@@ -344,6 +360,15 @@ async fn audit_verify(db: &str) -> Result<(), Failure> {
 }
 
 async fn app(db: &str, lib: Library, public_url: String) -> Result<kapstone_app::App, Failure> {
+    app_with_mail(db, lib, public_url, None).await
+}
+
+async fn app_with_mail(
+    db: &str,
+    lib: Library,
+    public_url: String,
+    mailer: Option<kapstone_app::mail::Mailer>,
+) -> Result<kapstone_app::App, Failure> {
     let store = open(db).await?;
     store
         .migrate()
@@ -352,6 +377,7 @@ async fn app(db: &str, lib: Library, public_url: String) -> Result<kapstone_app:
     let config = kapstone_app::Config {
         public_url,
         password_cost: Default::default(),
+        mailer,
     };
     Ok(kapstone_app::App::new(
         Arc::from(store),
@@ -430,6 +456,7 @@ async fn serve(
     lib: Library,
     addr: SocketAddr,
     public_url: Option<String>,
+    mailer: Option<kapstone_app::mail::Mailer>,
 ) -> Result<(), Failure> {
     let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
     if !public_url.starts_with("https://") && !is_loopback_url(&public_url) {
@@ -437,7 +464,7 @@ async fn serve(
             "--public-url: {public_url} is plain http on a network address; serve kapstone behind TLS and give its https:// address"
         )));
     }
-    let app = app(db, lib, public_url.clone()).await?;
+    let app = app_with_mail(db, lib, public_url.clone(), mailer).await?;
     let listener = kapstone_web::bind(addr)
         .await
         .map_err(|e| Failure::other(format!("cannot listen on {addr}: {e}")))?;

@@ -35,6 +35,7 @@ async fn world(
                 memory_kib: 256,
                 iterations: 1,
             },
+            mailer: None,
         },
     );
     let clinic = store

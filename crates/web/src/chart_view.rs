@@ -237,6 +237,7 @@ pub fn build(
                 .map_or_else(|| d.instrument.clone(), |i| i.short_name.clone()),
             time_point: d.time_point.replace('_', " "),
             status: due_status(d, today),
+            email: app.can_email() && p.details.email.is_some(),
         })
         .collect();
 

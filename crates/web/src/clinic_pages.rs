@@ -456,3 +456,39 @@ pub async fn acknowledge(
         Err(e) => PageError(e).into_response(),
     }
 }
+
+/// `robin@example.org` → `r•••@example.org`: enough to confirm, not enough to copy.
+fn masked(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => format!("{}•••@{domain}", local.chars().next().unwrap_or('•')),
+        None => "•••".into(),
+    }
+}
+
+pub async fn email_link(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Path((id, due)): Path<(String, String)>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let staff = page!(web.staff(&headers, &origin).await);
+    let id: PatientId = page!(parse_id(&id));
+    let due: DueId = page!(parse_id(&due));
+    if let Err(e) = check_csrf(&staff, &f.csrf) {
+        return e.into_response();
+    }
+    let to = page!(ok_or_page(web.app.email_portal_link(&staff, id, due).await));
+    render(
+        StatusCode::OK,
+        &crate::views::Message {
+            layout: web.layout(&staff).await,
+            heading: "Link sent".into(),
+            body: format!(
+                "A one-time questionnaire link was e-mailed to {}. The e-mail names the clinic only, not the questionnaire.",
+                masked(&to)
+            ),
+            link: Some(format!("/patients/{id}")),
+        },
+    )
+}

@@ -185,6 +185,10 @@ pub fn router(web: Shared) -> Router {
             post(clinic_pages::create_link),
         )
         .route(
+            "/patients/{id}/dues/{due}/email",
+            post(clinic_pages::email_link),
+        )
+        .route(
             "/patients/{id}/alerts/{alert}/ack",
             post(clinic_pages::acknowledge),
         )
@@ -211,6 +215,7 @@ pub const PATIENT_ROUTES: &[(&str, &str)] = &[
     ("POST", "/patients/{id}/courses"),
     ("POST", "/patients/{id}/courses/{course}/status"),
     ("POST", "/patients/{id}/dues/{due}/link"),
+    ("POST", "/patients/{id}/dues/{due}/email"),
     ("POST", "/patients/{id}/alerts/{alert}/ack"),
 ];
 

@@ -183,6 +183,8 @@ pub struct DueRow {
     pub instrument: String,
     pub time_point: String,
     pub status: &'static str,
+    /// The link can be e-mailed (a mail server is configured and the patient has an address).
+    pub email: bool,
 }
 
 pub struct CourseView {

@@ -1360,6 +1360,166 @@ async fn sessions_end_at_their_absolute_timeout(store: Arc<dyn Store>) {
 
 // ---------------------------------------------------------------------------------------------
 
+/// Registers a patient with an e-mail address through the form; returns their id.
+async fn register_with_email(m: &mut Member, given: &str, family: &str, email: &str) -> String {
+    let r = m.client.get("/patients/new").await;
+    let r = m
+        .client
+        .post(
+            "/patients/new",
+            &[
+                ("csrf", &r.csrf()),
+                ("given_name", given),
+                ("family_name", family),
+                ("birth_date", "1985-04-02"),
+                ("sex", "female"),
+                ("email", email),
+                ("phone", ""),
+                ("postal_code", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    r.location()
+        .and_then(|l| l.strip_prefix("/patients/"))
+        .expect("chart")
+        .to_string()
+}
+
+async fn portal_links_are_emailed_without_health_information(store: Arc<dyn Store>) {
+    let sink = support::smtp::SmtpSink::start().await;
+    let mailer =
+        kapstone_app::mail::Mailer::new(&sink.url(), "Front Range KAP <noreply@frontrange.test>")
+            .expect("mailer");
+    let w = World::with_mailer(store, mailer).await;
+    let team = w.team("Team A").await;
+    let mut doc = w
+        .member("doc@clinic.test", "Dr Doc", Role::Prescriber, Some(team))
+        .await;
+    let patient = register_with_email(&mut doc, "Robin", "Mailable", "robin@example.org").await;
+    doc.open_course(&patient).await;
+    let due = doc.baseline_phq9(&patient).await;
+    let chart = doc.chart(&patient).await;
+    assert!(
+        chart.body.contains(&format!("/dues/{due}/email")),
+        "an E-mail link button"
+    );
+
+    let r = doc
+        .client
+        .post(
+            &format!("/patients/{patient}/dues/{due}/email"),
+            &[("csrf", &chart.csrf())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        r.body.contains("r•••@example.org"),
+        "the address is confirmed masked: {}",
+        r.body
+    );
+    let mail = sink.received();
+    assert_eq!(mail.len(), 1, "one message through the SMTP server");
+    assert_eq!(mail[0].to, ["robin@example.org"]);
+    assert_eq!(mail[0].from, "<noreply@frontrange.test>");
+    assert_eq!(sink.raw().len(), 1);
+    let body = &mail[0].data;
+    let link = body
+        .split_whitespace()
+        .find(|w| w.starts_with(PUBLIC_URL) && w.contains("/p/"))
+        .expect("the link is in the e-mail")
+        .to_string();
+    for secret in [
+        "Robin",
+        "Mailable",
+        "PHQ",
+        "Patient Health",
+        "depress",
+        "suicid",
+        "K000",
+    ] {
+        assert!(
+            !body.contains(secret),
+            "no health or identifying information in the e-mail ({secret}):\n{body}"
+        );
+    }
+    // The e-mailed link is a working single-use portal link.
+    let path = link
+        .strip_prefix(PUBLIC_URL)
+        .expect("under the public URL")
+        .to_string();
+    let form = w.client().get(&path).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(form.body.contains("name=\"item9\""));
+    let events = w
+        .store()
+        .audit_events(
+            w.clinic,
+            &kapstone_app::model::AuditFilter {
+                limit: 500,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("audit");
+    assert!(
+        events.iter().any(|e| e.action == "portal_link.email"),
+        "the e-mail is audited"
+    );
+
+    // No address on file: refused, naming the field, and nothing is sent.
+    let other = doc.register("No", "Address").await;
+    doc.open_course(&other).await;
+    let due2 = doc.baseline_phq9(&other).await;
+    let chart2 = doc.chart(&other).await;
+    assert!(
+        !chart2.body.contains(&format!("/dues/{due2}/email")),
+        "no button without an address"
+    );
+    let r = doc
+        .client
+        .post(
+            &format!("/patients/{other}/dues/{due2}/email"),
+            &[("csrf", &chart2.csrf())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(
+        r.body
+            .contains("email: the patient has no e-mail address on file"),
+        "{}",
+        r.body
+    );
+    assert_eq!(sink.received().len(), 1);
+}
+
+async fn without_a_mail_server_links_are_copied(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let team = w.team("Team A").await;
+    let mut doc = w
+        .member("doc@clinic.test", "Dr Doc", Role::Prescriber, Some(team))
+        .await;
+    let patient = register_with_email(&mut doc, "Robin", "Mailable", "robin@example.org").await;
+    doc.open_course(&patient).await;
+    let due = doc.baseline_phq9(&patient).await;
+    let chart = doc.chart(&patient).await;
+    assert!(
+        !chart.body.contains("/email\""),
+        "no E-mail link button without a mail server"
+    );
+    let r = doc
+        .client
+        .post(
+            &format!("/patients/{patient}/dues/{due}/email"),
+            &[("csrf", &chart.csrf())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("no mail server configured"), "{}", r.body);
+}
+
+// ---------------------------------------------------------------------------------------------
+
 macro_rules! backend {
     ($backend:ident, $make:path; $($case:ident),+ $(,)?) => {
         mod $backend {
@@ -1394,4 +1554,6 @@ both_backends!(
     five_wrong_passwords_lock_the_account,
     idle_sessions_time_out,
     sessions_end_at_their_absolute_timeout,
+    portal_links_are_emailed_without_health_information,
+    without_a_mail_server_links_are_copied,
 );

@@ -2,6 +2,8 @@
 //! posts urlencoded forms, and checks the security headers on every response it sees. Values are
 //! read out of the HTML with plain string searching.
 
+pub mod smtp;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
@@ -28,7 +30,11 @@ pub struct World {
     pub system: AuditContext,
 }
 
-pub fn app_with(store: Arc<dyn Store>, public_url: &str) -> App {
+pub fn app_with(
+    store: Arc<dyn Store>,
+    public_url: &str,
+    mailer: Option<kapstone_app::mail::Mailer>,
+) -> App {
     App::new(
         store,
         Arc::new(Library::builtin().expect("built-in instruments")),
@@ -38,6 +44,7 @@ pub fn app_with(store: Arc<dyn Store>, public_url: &str) -> App {
                 memory_kib: 256,
                 iterations: 1,
             },
+            mailer,
         },
     )
 }
@@ -48,6 +55,19 @@ impl World {
     }
 
     pub async fn with_url(store: Arc<dyn Store>, public_url: &str) -> World {
+        Self::build(store, public_url, None).await
+    }
+
+    /// A world whose clinic e-mails questionnaire links through `mailer`.
+    pub async fn with_mailer(store: Arc<dyn Store>, mailer: kapstone_app::mail::Mailer) -> World {
+        Self::build(store, PUBLIC_URL, Some(mailer)).await
+    }
+
+    async fn build(
+        store: Arc<dyn Store>,
+        public_url: &str,
+        mailer: Option<kapstone_app::mail::Mailer>,
+    ) -> World {
         let clinic = store
             .create_clinic(
                 &NewClinic {
@@ -58,7 +78,7 @@ impl World {
             )
             .await
             .expect("clinic");
-        let app = app_with(store, public_url);
+        let app = app_with(store, public_url, mailer);
         let router = kapstone_web::router(kapstone_web::Web::new(app.clone(), false));
         World {
             app,
