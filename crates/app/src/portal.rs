@@ -72,14 +72,18 @@ impl App {
         patient: PatientId,
         due: DueId,
     ) -> Result<String, AppError> {
+        // Authorization first: an outsider learns nothing, not even how the clinic is set up.
+        self.allow(staff, Action::SendPortalLink, Some(patient))
+            .await?;
+        if self.store.due(&staff.ctx(), due).await?.patient_id != patient {
+            return Err(AppError::NotFound);
+        }
         let mailer = self.config.mailer.as_ref().ok_or_else(|| {
             AppError::invalid(
                 "email",
                 "this clinic has no mail server configured; copy the link instead",
             )
         })?;
-        self.allow(staff, Action::SendPortalLink, Some(patient))
-            .await?;
         let p = self.store.patient(&staff.ctx(), patient).await?;
         let to = p.details.email.clone().ok_or_else(|| {
             AppError::invalid("email", "the patient has no e-mail address on file")
