@@ -66,6 +66,17 @@ impl App {
         }
     }
 
+    /// Asks the policy without doing anything else, for callers that must refuse before they
+    /// even read a request body.
+    pub async fn check(
+        &self,
+        staff: &Staff,
+        action: Action,
+        patient: Option<PatientId>,
+    ) -> Result<(), AppError> {
+        self.allow(staff, action, patient).await
+    }
+
     fn scope(staff: &Staff) -> Scope {
         if staff.role() == Role::Admin {
             Scope::Clinic
@@ -215,6 +226,66 @@ impl App {
         self.allow(staff, Action::ViewChart, Some(c.patient_id))
             .await?;
         Ok(c)
+    }
+
+    /// A clinician enters a questionnaire (e.g. a clinician-rated HAM-A, or a form done on paper).
+    /// The answers are checked against the instrument and scored; flags raise alerts.
+    pub async fn record_assessment(
+        &self,
+        staff: &Staff,
+        patient: PatientId,
+        course: Option<CourseId>,
+        instrument: &str,
+        values: &[Option<i64>],
+        time_point: &str,
+    ) -> Result<RecordedAssessment, AppError> {
+        self.allow(staff, Action::RecordAssessment, Some(patient))
+            .await?;
+        let inst = self.library.get(instrument).ok_or_else(|| {
+            AppError::invalid(
+                "instrument",
+                format!(
+                    "'{instrument}' is not in the library; allowed values: {}",
+                    self.library.ids().join(", ")
+                ),
+            )
+        })?;
+        let answers = inst.answers(values).map_err(|e| match e.item() {
+            Some(item) => AppError::invalid(format!("answers[{}]", item - 1), e.to_string()),
+            None => AppError::invalid("answers", e.to_string()),
+        })?;
+        Ok(self
+            .store
+            .record_assessment(
+                &staff.ctx(),
+                &NewAssessment {
+                    patient_id: patient,
+                    course_id: course,
+                    encounter_id: None,
+                    response: inst.respond(answers),
+                    time_point: time_point.to_string(),
+                    administered_at: kapstone_store::model::now(),
+                },
+            )
+            .await?)
+    }
+
+    pub async fn courses(
+        &self,
+        staff: &Staff,
+        patient: PatientId,
+    ) -> Result<Vec<Course>, AppError> {
+        self.allow(staff, Action::ViewChart, Some(patient)).await?;
+        Ok(self.store.courses_of(&staff.ctx(), patient).await?)
+    }
+
+    pub async fn assessment_points(
+        &self,
+        staff: &Staff,
+        patient: PatientId,
+    ) -> Result<Vec<AssessmentPoint>, AppError> {
+        self.allow(staff, Action::ViewChart, Some(patient)).await?;
+        Ok(self.store.assessment_points(&staff.ctx(), patient).await?)
     }
 
     /// Unacknowledged alerts the user may act on, oldest first, with overdue marked.

@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 mod admin_pages;
+mod api;
 mod auth_pages;
 mod chart_view;
 mod clinic_pages;
@@ -201,6 +202,29 @@ pub fn router(web: Shared) -> Router {
             "/p/{token}",
             get(portal_pages::form).post(portal_pages::submit),
         )
+        .route("/api/openapi.json", get(api::openapi))
+        .route(
+            "/api/patients",
+            get(api::patients).post(api::create_patient),
+        )
+        .route("/api/patients/{id}", get(api::patient))
+        .route(
+            "/api/patients/{id}/courses",
+            get(api::courses).post(api::open_course),
+        )
+        .route(
+            "/api/patients/{id}/courses/{course}/status",
+            post(api::course_status),
+        )
+        .route(
+            "/api/patients/{id}/assessments",
+            get(api::assessments).post(api::record_assessment),
+        )
+        .route("/api/alerts", get(api::alerts))
+        .route(
+            "/api/patients/{id}/alerts/{alert}/ack",
+            post(api::acknowledge),
+        )
         .layer(axum::middleware::from_fn(move |req, next| {
             http::security(secure, req, next)
         }))
@@ -216,6 +240,13 @@ pub const PATIENT_ROUTES: &[(&str, &str)] = &[
     ("POST", "/patients/{id}/courses/{course}/status"),
     ("POST", "/patients/{id}/dues/{due}/link"),
     ("POST", "/patients/{id}/dues/{due}/email"),
+    ("GET", "/api/patients/{id}"),
+    ("GET", "/api/patients/{id}/courses"),
+    ("POST", "/api/patients/{id}/courses"),
+    ("POST", "/api/patients/{id}/courses/{course}/status"),
+    ("GET", "/api/patients/{id}/assessments"),
+    ("POST", "/api/patients/{id}/assessments"),
+    ("POST", "/api/patients/{id}/alerts/{alert}/ack"),
     ("POST", "/patients/{id}/alerts/{alert}/ack"),
 ];
 

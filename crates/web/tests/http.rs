@@ -4,7 +4,7 @@
 
 mod support;
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use jiff::SignedDuration;
 use kapstone_app::clinical::vocab::Role;
 use kapstone_app::crypto::{token_hash, totp_at};
@@ -699,8 +699,27 @@ async fn strangers_are_sent_to_sign_in(store: Arc<dyn Store>) {
         let path = route_path(pattern, &fx.patient, &fx);
         // Even with a stolen CSRF token, no session means no access.
         let r = try_route(&mut stranger, method, &path, &csrf).await;
-        r.assert_redirect("/signin");
+        if pattern.starts_with("/api/") {
+            // The API answers like an API: 401 with a JSON error, never a page.
+            assert_eq!(
+                r.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path}: {}",
+                r.body
+            );
+            assert!(
+                r.body.contains("\"code\":\"unauthenticated\""),
+                "{}",
+                r.body
+            );
+        } else {
+            r.assert_redirect("/signin");
+        }
         assert!(!r.body.contains("Lovelace"));
+    }
+    for path in ["/api/patients", "/api/alerts"] {
+        let r = stranger.get(path).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}");
     }
     let r = stranger
         .post(
@@ -1518,6 +1537,168 @@ async fn without_a_mail_server_links_are_copied(store: Arc<dyn Store>) {
     assert!(r.body.contains("no mail server configured"), "{}", r.body);
 }
 
+async fn api_post(m: &mut Member, path: &str, json: serde_json::Value, csrf: &str) -> Page {
+    m.client
+        .send(
+            Method::POST,
+            path,
+            Some(json.to_string()),
+            &[("x-csrf-token", csrf)],
+        )
+        .await
+}
+
+fn json_of(page: &Page) -> serde_json::Value {
+    serde_json::from_str(&page.body).unwrap_or_else(|e| panic!("JSON ({e}): {}", page.body))
+}
+
+async fn the_json_api_does_what_the_pages_do(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let team = w.team("Team A").await;
+    let mut doc = w
+        .member("doc@clinic.test", "Dr Doc", Role::Prescriber, Some(team))
+        .await;
+    let csrf = doc.csrf().await;
+
+    // The OpenAPI document describes every API route the server has.
+    let spec = doc.client.get("/api/openapi.json").await;
+    assert_eq!(spec.status, StatusCode::OK);
+    let spec = json_of(&spec);
+    let paths = spec["paths"].as_object().expect("paths");
+    for (_, pattern) in kapstone_web::PATIENT_ROUTES
+        .iter()
+        .filter(|(_, p)| p.starts_with("/api/"))
+    {
+        assert!(paths.contains_key(*pattern), "{pattern} is documented");
+    }
+    assert!(paths.contains_key("/api/patients") && paths.contains_key("/api/alerts"));
+
+    // Writes need the CSRF header; without it nothing is created.
+    let new = serde_json::json!({"given_name": "Api", "family_name": "Person", "birth_date": "1979-05-06", "sex": "male"});
+    let r = doc
+        .client
+        .send(Method::POST, "/api/patients", Some(new.to_string()), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = api_post(&mut doc, "/api/patients", serde_json::json!({"given_name": "A", "family_name": "B", "birth_date": "1979-13-40", "sex": "male"}), &csrf).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json_of(&r)["field"], "birth_date");
+    let r = api_post(&mut doc, "/api/patients", new, &csrf).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let patient = json_of(&r)["id"].as_str().expect("id").to_string();
+    let listed = json_of(&doc.client.get("/api/patients?q=person").await);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+
+    let r = api_post(
+        &mut doc,
+        &format!("/api/patients/{patient}/courses"),
+        serde_json::json!({"indication": "mdd", "protocol": "kap-6", "intake": today()}),
+        &csrf,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let course = json_of(&r);
+    assert_eq!(course["status"], "screening");
+    let course_id = course["id"].as_str().expect("id").to_string();
+    let r = api_post(
+        &mut doc,
+        &format!("/api/patients/{patient}/courses/{course_id}/status"),
+        serde_json::json!({"to": "active"}),
+        &csrf,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        json_of(&r)["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("allowed from screening: preparation, discontinued")),
+        "{}",
+        r.body
+    );
+
+    // A clinician-entered PHQ-9: scored by the library; item 9 raises an alert.
+    let bad = api_post(&mut doc, &format!("/api/patients/{patient}/assessments"), serde_json::json!({"instrument": "phq9", "answers": [0, 0, 7, 0, 0, 0, 0, 0, 0], "time_point": "baseline"}), &csrf).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json_of(&bad)["field"], "answers[2]");
+    assert!(
+        bad.body.contains("allowed values: 0 (Not at all)"),
+        "{}",
+        bad.body
+    );
+    let r = api_post(
+        &mut doc,
+        &format!("/api/patients/{patient}/assessments"),
+        serde_json::json!({"instrument": "phq9", "answers": [2, 2, 2, 2, 2, 1, 1, 1, 1, null], "time_point": "baseline", "course_id": course_id}),
+        &csrf,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let rec = json_of(&r);
+    assert_eq!(
+        (rec["total"].as_f64(), rec["severity"].as_str()),
+        (Some(14.0), Some("moderate"))
+    );
+    assert_eq!(rec["alerts"].as_array().map(Vec::len), Some(1));
+    let alert = rec["alerts"][0]["id"].as_str().expect("alert").to_string();
+    let points = json_of(
+        &doc.client
+            .get(&format!("/api/patients/{patient}/assessments"))
+            .await,
+    );
+    assert_eq!(points[0]["flags"], serde_json::json!(["phq9_item9"]));
+    let open = json_of(&doc.client.get("/api/alerts").await);
+    assert_eq!(open.as_array().map(Vec::len), Some(1));
+    let r = api_post(
+        &mut doc,
+        &format!("/api/patients/{patient}/alerts/{alert}/ack"),
+        serde_json::json!({"note": " "}),
+        &csrf,
+    )
+    .await;
+    assert_eq!(
+        (r.status, json_of(&r)["field"].clone()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            serde_json::json!("action_note")
+        )
+    );
+    let r = api_post(
+        &mut doc,
+        &format!("/api/patients/{patient}/alerts/{alert}/ack"),
+        serde_json::json!({"note": "Phoned; safe; plan reviewed"}),
+        &csrf,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        json_of(&doc.client.get("/api/alerts").await),
+        serde_json::json!([])
+    );
+    let events = w
+        .store()
+        .audit_events(
+            w.clinic,
+            &kapstone_app::model::AuditFilter {
+                limit: 500,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("audit");
+    for action in [
+        "patient.create",
+        "course.open",
+        "assessment.record",
+        "alert.raise",
+        "alert.acknowledge",
+    ] {
+        assert!(
+            events.iter().any(|e| e.action == action),
+            "{action} audited"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 macro_rules! backend {
@@ -1556,4 +1737,5 @@ both_backends!(
     sessions_end_at_their_absolute_timeout,
     portal_links_are_emailed_without_health_information,
     without_a_mail_server_links_are_copied,
+    the_json_api_does_what_the_pages_do,
 );

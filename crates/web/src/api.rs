@@ -1,0 +1,408 @@
+//! The JSON API: the same use cases as the pages, so the same authorization and audit. It uses
+//! the staff session; state-changing calls must send the session's CSRF token in the
+//! `X-CSRF-Token` header. Bodies are parsed only after the caller is known to be allowed, so
+//! an outsider learns nothing from validation errors. Described at `/api/openapi.json`.
+
+use crate::Shared;
+use crate::http::Origin;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use kapstone_app::AppError;
+use kapstone_app::auth::{SessionState, Staff};
+use kapstone_app::clinical::course::{CourseStatus, Indication, Route};
+use kapstone_app::clinical::vocab::Sex;
+use kapstone_app::model::*;
+use kapstone_app::policy::Action;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::str::FromStr;
+
+/// An error as JSON: a stable code, a safe message, and the field when there is one.
+pub struct ApiError(AppError);
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self.0 {
+            AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Internal(cause) => {
+                eprintln!("internal error: {cause}");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let field = match &self.0 {
+            AppError::Invalid { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        let message = match &self.0 {
+            AppError::Invalid { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        (
+            status,
+            Json(json!({ "code": self.0.code(), "message": message, "field": field })),
+        )
+            .into_response()
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+async fn staff(web: &Shared, headers: &HeaderMap, origin: &Origin) -> Result<Staff, ApiError> {
+    let token = crate::http::session_token(headers).ok_or(AppError::Unauthenticated)?;
+    match web.app.session(&token, &origin.0).await? {
+        (staff, SessionState::Ready) => Ok(staff),
+        _ => Err(AppError::Unauthenticated.into()),
+    }
+}
+
+/// A state-changing call: signed in, and carrying the session's CSRF token in a header.
+async fn writer(web: &Shared, headers: &HeaderMap, origin: &Origin) -> Result<Staff, ApiError> {
+    let staff = staff(web, headers, origin).await?;
+    let given = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !kapstone_app::crypto::same(&staff.session.csrf_token, given) {
+        return Err(AppError::Forbidden.into());
+    }
+    Ok(staff)
+}
+
+fn id<T: FromStr>(s: &str) -> Result<T, ApiError> {
+    T::from_str(s).map_err(|_| ApiError(AppError::NotFound))
+}
+
+fn body<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError(AppError::invalid(
+            "body",
+            format!("not the expected JSON: {e}"),
+        ))
+    })
+}
+
+fn patient_json(p: &Patient) -> Value {
+    let d = &p.details;
+    json!({
+        "id": p.id, "mrn": p.mrn, "given_name": d.given_name, "family_name": d.family_name,
+        "birth_date": d.birth_date.to_string(), "sex": d.sex.as_str(), "email": d.email,
+        "phone": d.phone, "postal_code": d.postal_code,
+    })
+}
+
+fn course_json(c: &Course) -> Value {
+    json!({
+        "id": c.id, "patient_id": c.patient_id, "indication": c.indication.as_str(),
+        "planned_route": c.planned_route.map(Route::as_str), "protocol": c.protocol,
+        "status": c.status.as_str(), "status_reason": c.status_reason,
+        "opened_at": c.opened_at.to_string(), "closed_at": c.closed_at.map(|t| t.to_string()),
+        "next_statuses": c.status.next().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+    })
+}
+
+fn alert_json(a: &Alert, overdue: bool) -> Value {
+    json!({
+        "id": a.id, "patient_id": a.patient_id, "kind": a.kind, "message": a.message,
+        "raised_at": a.raised_at.to_string(), "overdue": overdue,
+        "acknowledged_at": a.acknowledged_at.map(|t| t.to_string()),
+        "acknowledged_by": a.acknowledged_by, "action_note": a.action_note,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct Search {
+    #[serde(default)]
+    q: String,
+}
+
+pub async fn patients(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Query(s): Query<Search>,
+) -> ApiResult {
+    let staff = staff(&web, &headers, &origin).await?;
+    let found = web.app.find_patients(&staff, &s.q).await?;
+    Ok(Json(found.iter().map(patient_json).collect::<Vec<_>>()).into_response())
+}
+
+#[derive(Deserialize)]
+struct PatientBody {
+    given_name: String,
+    family_name: String,
+    birth_date: String,
+    sex: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    postal_code: Option<String>,
+}
+
+fn details(b: PatientBody) -> Result<PatientDetails, ApiError> {
+    Ok(PatientDetails {
+        given_name: b.given_name,
+        family_name: b.family_name,
+        birth_date: jiff::civil::Date::from_str(b.birth_date.trim()).map_err(|_| {
+            ApiError(AppError::invalid(
+                "birth_date",
+                "expected a date as YYYY-MM-DD",
+            ))
+        })?,
+        sex: Sex::parse(b.sex.trim())
+            .map_err(|e| ApiError(AppError::invalid("sex", e.to_string())))?,
+        email: b.email.filter(|s| !s.trim().is_empty()),
+        phone: b.phone.filter(|s| !s.trim().is_empty()),
+        postal_code: b.postal_code.filter(|s| !s.trim().is_empty()),
+    })
+}
+
+pub async fn create_patient(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    bytes: Bytes,
+) -> ApiResult {
+    let staff = writer(&web, &headers, &origin).await?;
+    let d = details(body(&bytes)?)?;
+    let p = web
+        .app
+        .create_patient(
+            &staff,
+            &NewPatient {
+                mrn: None,
+                details: d,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(patient_json(&p))).into_response())
+}
+
+pub async fn patient(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Path(pid): Path<String>,
+) -> ApiResult {
+    let staff = staff(&web, &headers, &origin).await?;
+    let p = web.app.patient(&staff, id(&pid)?).await?;
+    Ok(Json(patient_json(&p)).into_response())
+}
+
+pub async fn courses(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Path(pid): Path<String>,
+) -> ApiResult {
+    let staff = staff(&web, &headers, &origin).await?;
+    let list = web.app.courses(&staff, id(&pid)?).await?;
+    Ok(Json(list.iter().map(course_json).collect::<Vec<_>>()).into_response())
+}
+
+#[derive(Deserialize)]
+struct CourseBody {
+    indication: String,
+    #[serde(default)]
+    route: Option<String>,
+    protocol: String,
+    intake: String,
+}
+
+pub async fn open_course(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Path(pid): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    let staff = writer(&web, &headers, &origin).await?;
+    let patient: PatientId = id(&pid)?;
+    // Asked before the body is read, so a refusal looks the same whatever was sent.
+    web.app
+        .check(&staff, Action::ManageCourse, Some(patient))
+        .await?;
+    let b: CourseBody = body(&bytes)?;
+    let indication = Indication::parse(&b.indication)
+        .map_err(|e| ApiError(AppError::invalid("indication", e.to_string())))?;
+    let route = b
+        .route
+        .filter(|r| !r.is_empty())
+        .map(|r| Route::parse(&r))
+        .transpose()
+        .map_err(|e| ApiError(AppError::invalid("route", e.to_string())))?;
+    let intake = jiff::civil::Date::from_str(b.intake.trim())
+        .map_err(|_| ApiError(AppError::invalid("intake", "expected a date as YYYY-MM-DD")))?;
+    let c = web
+        .app
+        .open_course(&staff, patient, indication, route, &b.protocol, intake)
+        .await?;
+    Ok((StatusCode::CREATED, Json(course_json(&c))).into_response())
+}
+
+#[derive(Deserialize)]
+struct StatusBody {
+    to: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+pub async fn course_status(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Path((pid, cid)): Path<(String, String)>,
+    bytes: Bytes,
+) -> ApiResult {
+    let staff = writer(&web, &headers, &origin).await?;
+    let patient: PatientId = id(&pid)?;
+    let course: CourseId = id(&cid)?;
+    if !web
+        .app
+        .courses(&staff, patient)
+        .await?
+        .iter()
+        .any(|c| c.id == course)
+    {
+        return Err(AppError::NotFound.into());
+    }
+    let b: StatusBody = body(&bytes)?;
+    let to =
+        CourseStatus::parse(&b.to).map_err(|e| ApiError(AppError::invalid("to", e.to_string())))?;
+    let c = web
+        .app
+        .change_course_status(&staff, course, to, b.reason.as_deref())
+        .await?;
+    Ok(Json(course_json(&c)).into_response())
+}
+
+pub async fn assessments(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Path(pid): Path<String>,
+) -> ApiResult {
+    let staff = staff(&web, &headers, &origin).await?;
+    let points = web.app.assessment_points(&staff, id(&pid)?).await?;
+    let list: Vec<Value> = points
+        .iter()
+        .map(|a| {
+            json!({
+                "id": a.id, "course_id": a.course_id, "instrument": a.instrument, "time_point": a.time_point,
+                "complete": a.complete, "total": a.total, "severity": a.severity,
+                "flags": a.flags.split(',').filter(|f| !f.is_empty()).collect::<Vec<_>>(),
+                "administered_at": a.administered_at.to_string(),
+            })
+        })
+        .collect();
+    Ok(Json(list).into_response())
+}
+
+#[derive(Deserialize)]
+struct AssessmentBody {
+    instrument: String,
+    answers: Vec<Option<i64>>,
+    time_point: String,
+    #[serde(default)]
+    course_id: Option<String>,
+}
+
+pub async fn record_assessment(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Path(pid): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    let staff = writer(&web, &headers, &origin).await?;
+    let patient: PatientId = id(&pid)?;
+    web.app
+        .check(&staff, Action::RecordAssessment, Some(patient))
+        .await?;
+    let b: AssessmentBody = body(&bytes)?;
+    let course = b.course_id.as_deref().map(id::<CourseId>).transpose()?;
+    let rec = web
+        .app
+        .record_assessment(
+            &staff,
+            patient,
+            course,
+            &b.instrument,
+            &b.answers,
+            &b.time_point,
+        )
+        .await?;
+    let a = &rec.assessment;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": a.id, "instrument": a.instrument, "version": a.instrument_version, "answers": a.answers,
+            "complete": a.complete, "total": a.total, "severity": a.severity,
+            "subscales": a.subscales.as_ref().map(|s| s.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>()),
+            "flags": a.flags, "interpretation": a.interpretation, "time_point": a.time_point,
+            "alerts": rec.alerts.iter().map(|al| alert_json(al, false)).collect::<Vec<_>>(),
+        })),
+    )
+        .into_response())
+}
+
+pub async fn alerts(State(web): State<Shared>, headers: HeaderMap, origin: Origin) -> ApiResult {
+    let staff = staff(&web, &headers, &origin).await?;
+    let list = web.app.open_alerts(&staff).await?;
+    Ok(Json(
+        list.iter()
+            .map(|a| alert_json(&a.alert, a.overdue))
+            .collect::<Vec<_>>(),
+    )
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct AckBody {
+    note: String,
+}
+
+pub async fn acknowledge(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Path((pid, aid)): Path<(String, String)>,
+    bytes: Bytes,
+) -> ApiResult {
+    let staff = writer(&web, &headers, &origin).await?;
+    let patient: PatientId = id(&pid)?;
+    let alert: AlertId = id(&aid)?;
+    web.app
+        .check(&staff, Action::AcknowledgeAlert, Some(patient))
+        .await?;
+    let b: AckBody = body(&bytes)?;
+    let a = web
+        .app
+        .acknowledge_alert(&staff, patient, alert, &b.note)
+        .await?;
+    Ok(Json(alert_json(&a, false)).into_response())
+}
+
+pub async fn openapi() -> Response {
+    let mut r = include_str!("../openapi.json").into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
