@@ -368,3 +368,41 @@ pub fn mark_overdue(alerts: Vec<Alert>, overdue_minutes: i64, at: Timestamp) -> 
         })
         .collect()
 }
+
+/// Patient details as a person types them (form or API): dates as `YYYY-MM-DD`, sex as one of
+/// its ids, blank optional fields as absent. Names are checked by the store.
+pub struct PatientInput<'a> {
+    pub given_name: &'a str,
+    pub family_name: &'a str,
+    pub birth_date: &'a str,
+    pub sex: &'a str,
+    pub email: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub postal_code: Option<&'a str>,
+}
+
+impl PatientInput<'_> {
+    pub fn parse(&self) -> Result<PatientDetails, AppError> {
+        let birth_date = self
+            .birth_date
+            .trim()
+            .parse::<jiff::civil::Date>()
+            .map_err(|_| AppError::invalid("birth_date", "enter a date as YYYY-MM-DD"))?;
+        let sex = kapstone_clinical::vocab::Sex::parse(self.sex.trim())
+            .map_err(|e| AppError::invalid("sex", e.to_string()))?;
+        let opt = |s: Option<&str>| {
+            s.map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        Ok(PatientDetails {
+            given_name: self.given_name.to_string(),
+            family_name: self.family_name.to_string(),
+            birth_date,
+            sex,
+            email: opt(self.email),
+            phone: opt(self.phone),
+            postal_code: opt(self.postal_code),
+        })
+    }
+}

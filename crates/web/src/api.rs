@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use kapstone_app::AppError;
 use kapstone_app::auth::{SessionState, Staff};
 use kapstone_app::clinical::course::{CourseStatus, Indication, Route};
-use kapstone_app::clinical::vocab::Sex;
 use kapstone_app::model::*;
 use kapstone_app::policy::Action;
 use serde::Deserialize;
@@ -155,21 +154,16 @@ struct PatientBody {
 }
 
 fn details(b: PatientBody) -> Result<PatientDetails, ApiError> {
-    Ok(PatientDetails {
-        given_name: b.given_name,
-        family_name: b.family_name,
-        birth_date: jiff::civil::Date::from_str(b.birth_date.trim()).map_err(|_| {
-            ApiError(AppError::invalid(
-                "birth_date",
-                "expected a date as YYYY-MM-DD",
-            ))
-        })?,
-        sex: Sex::parse(b.sex.trim())
-            .map_err(|e| ApiError(AppError::invalid("sex", e.to_string())))?,
-        email: b.email.filter(|s| !s.trim().is_empty()),
-        phone: b.phone.filter(|s| !s.trim().is_empty()),
-        postal_code: b.postal_code.filter(|s| !s.trim().is_empty()),
-    })
+    Ok(kapstone_app::clinic::PatientInput {
+        given_name: &b.given_name,
+        family_name: &b.family_name,
+        birth_date: &b.birth_date,
+        sex: &b.sex,
+        email: b.email.as_deref(),
+        phone: b.phone.as_deref(),
+        postal_code: b.postal_code.as_deref(),
+    }
+    .parse()?)
 }
 
 pub async fn create_patient(

@@ -108,19 +108,16 @@ pub async fn patients(
 }
 
 fn details_from(f: &PatientFormData) -> Result<PatientDetails, AppError> {
-    let birth_date = jiff::civil::Date::from_str(f.birth_date.trim())
-        .map_err(|_| AppError::invalid("birth_date", "enter a date as YYYY-MM-DD"))?;
-    let sex = Sex::parse(f.sex.trim()).map_err(|e| AppError::invalid("sex", e.to_string()))?;
-    let opt = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-    Ok(PatientDetails {
-        given_name: f.given_name.clone(),
-        family_name: f.family_name.clone(),
-        birth_date,
-        sex,
-        email: opt(&f.email),
-        phone: opt(&f.phone),
-        postal_code: opt(&f.postal_code),
-    })
+    kapstone_app::clinic::PatientInput {
+        given_name: &f.given_name,
+        family_name: &f.family_name,
+        birth_date: &f.birth_date,
+        sex: &f.sex,
+        email: Some(&f.email),
+        phone: Some(&f.phone),
+        postal_code: Some(&f.postal_code),
+    }
+    .parse()
 }
 
 fn form_page(
