@@ -103,23 +103,42 @@ impl App {
         &self,
         staff: &Staff,
         new: &NewPatient,
+        team: Option<CareTeamId>,
     ) -> Result<Patient, AppError> {
         self.allow(staff, Action::CreatePatient, None).await?;
-        let teams = self
-            .store
-            .teams_of_user(staff.user.clinic_id, staff.user.id)
-            .await?;
-        if staff.role() != Role::Admin && teams.is_empty() {
+        let admin = staff.role() == Role::Admin;
+        let allowed = if admin {
+            self.store.teams(staff.user.clinic_id).await?
+        } else {
+            self.store
+                .teams_of_user(staff.user.clinic_id, staff.user.id)
+                .await?
+        };
+        let teams: Vec<CareTeamId> = match team {
+            Some(t) if allowed.iter().any(|a| a.id == t) => vec![t],
+            Some(_) => {
+                return Err(AppError::invalid(
+                    "care_team",
+                    "choose one of your care teams",
+                ));
+            }
+            None if admin => {
+                return Err(AppError::invalid(
+                    "care_team",
+                    "choose the care team that will treat this patient (otherwise no clinician could see them)",
+                ));
+            }
+            None => allowed.iter().map(|t| t.id).collect(),
+        };
+        if teams.is_empty() {
             return Err(AppError::invalid(
-                "care team",
+                "care_team",
                 "you are not on a care team yet, so you could not see this patient; ask an admin to add you to one",
             ));
         }
         let p = self.store.create_patient(&staff.ctx(), new).await?;
-        if staff.role() != Role::Admin {
-            for t in &teams {
-                self.store.assign_patient(&staff.ctx(), t.id, p.id).await?;
-            }
+        for t in teams {
+            self.store.assign_patient(&staff.ctx(), t, p.id).await?;
         }
         Ok(p)
     }

@@ -3,6 +3,7 @@
 //! layer reaches storage only through here.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod auth;
 pub mod clinic;
 pub mod crypto;

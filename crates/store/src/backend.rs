@@ -774,6 +774,14 @@ macro_rules! impl_store {
                 user_from(&row)
             }
 
+            async fn users(&self, clinic: ClinicId) -> Result<Vec<User>> {
+                let rows = sqlx::query("SELECT * FROM app_user WHERE clinic_id = $1 ORDER BY display_name, id")
+                    .bind(clinic.0)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(user_from).collect()
+            }
+
             async fn user_by_email(&self, clinic: ClinicId, email: &str) -> Result<Option<User>> {
                 let row = sqlx::query("SELECT * FROM app_user WHERE clinic_id = $1 AND email = $2")
                     .bind(clinic.0)

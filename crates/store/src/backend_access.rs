@@ -214,6 +214,18 @@ macro_rules! impl_access {
                 rows.iter().map(team_from).collect()
             }
 
+            async fn teams_of_patient(&self, clinic: ClinicId, patient: PatientId) -> Result<Vec<CareTeam>> {
+                let rows = sqlx::query(
+                    "SELECT t.* FROM care_team t JOIN care_team_patient p ON p.clinic_id = t.clinic_id AND p.team_id = t.id \
+                     WHERE t.clinic_id = $1 AND p.patient_id = $2 ORDER BY t.name",
+                )
+                .bind(clinic.0)
+                .bind(patient.0)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(team_from).collect()
+            }
+
             async fn add_team_member(&self, ctx: &AuditContext, team: CareTeamId, user: UserId) -> Result<()> {
                 let mut tx = self.tx().await?;
                 sqlx::query(

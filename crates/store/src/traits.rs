@@ -20,6 +20,8 @@ pub trait UserStore {
     async fn add_user(&self, ctx: &AuditContext, new: &NewUser) -> Result<User>;
     async fn user(&self, clinic: ClinicId, id: UserId) -> Result<User>;
     async fn user_by_email(&self, clinic: ClinicId, email: &str) -> Result<Option<User>>;
+    /// The clinic's staff, by name.
+    async fn users(&self, clinic: ClinicId) -> Result<Vec<User>>;
 }
 
 #[async_trait]
@@ -131,6 +133,8 @@ pub trait CareTeamStore {
     async fn create_team(&self, ctx: &AuditContext, name: &str) -> Result<CareTeam>;
     async fn teams(&self, clinic: ClinicId) -> Result<Vec<CareTeam>>;
     async fn teams_of_user(&self, clinic: ClinicId, user: UserId) -> Result<Vec<CareTeam>>;
+    async fn teams_of_patient(&self, clinic: ClinicId, patient: PatientId)
+    -> Result<Vec<CareTeam>>;
     async fn add_team_member(
         &self,
         ctx: &AuditContext,

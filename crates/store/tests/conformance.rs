@@ -903,6 +903,23 @@ async fn care_teams_scope_what_a_clinician_sees(store: &dyn Store) {
         .assign_patient(&w.admin, team.id, mine.id)
         .await
         .expect("assigning twice is harmless");
+    let of_patient = store
+        .teams_of_patient(w.clinic.id, mine.id)
+        .await
+        .expect("teams");
+    assert_eq!(
+        of_patient.iter().map(|t| t.id).collect::<Vec<_>>(),
+        [team.id]
+    );
+    assert!(
+        store
+            .teams_of_patient(w.clinic.id, theirs.id)
+            .await
+            .expect("teams")
+            .is_empty()
+    );
+    let staff = store.users(w.clinic.id).await.expect("users");
+    assert_eq!(staff.iter().map(|u| u.id).collect::<Vec<_>>(), [w.user]);
     assert!(
         store
             .in_care_team(w.clinic.id, w.user, mine.id)

@@ -1,7 +1,7 @@
 //! Admin pages: clinic settings and the audit viewer.
 
 use crate::http::{Origin, PageError, render};
-use crate::views::{Audit, AuditRow, Settings};
+use crate::views::{AdminPatient, Audit, AuditRow, Settings, StaffPage};
 use crate::{Shared, check_csrf};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use kapstone_app::AppError;
 use kapstone_app::auth::Staff;
 use kapstone_app::clinical::vocab::Role;
-use kapstone_app::model::{AuditFilter, ClinicSettings, PatientId};
+use kapstone_app::model::{AuditFilter, CareTeamId, ClinicSettings, PatientId};
 
 async fn settings_view(
     web: &Shared,
@@ -171,6 +171,219 @@ pub async fn audit(
                 },
             )
         }
+        Err(e) => PageError(e).into_response(),
+    }
+}
+
+async fn staff_view(
+    web: &Shared,
+    staff: &Staff,
+    error: Option<String>,
+    link: Option<(String, String)>,
+) -> Response {
+    let list = match web.app.staff_list(staff).await {
+        Ok(l) => l,
+        Err(e) => return PageError(e).into_response(),
+    };
+    let teams = match web.app.teams(staff).await {
+        Ok(t) => t,
+        Err(e) => return PageError(e).into_response(),
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render(
+        status,
+        &StaffPage {
+            layout: web.layout(staff).await,
+            csrf: staff.session.csrf_token.clone(),
+            error,
+            link,
+            staff: list
+                .into_iter()
+                .map(|(u, t)| {
+                    let teams = t
+                        .iter()
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    (u.display_name, u.email, u.role.as_str().to_string(), teams)
+                })
+                .collect(),
+            roles: Role::IDS.to_vec(),
+            teams: teams
+                .into_iter()
+                .map(|t| (t.id.to_string(), t.name))
+                .collect(),
+        },
+    )
+}
+
+pub async fn staff_page(State(web): State<Shared>, headers: HeaderMap, origin: Origin) -> Response {
+    match web.staff(&headers, &origin).await {
+        Ok(staff) => staff_view(&web, &staff, None, None).await,
+        Err(r) => r,
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct StaffForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    team: String,
+}
+
+pub async fn add_staff(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    axum::Form(f): axum::Form<StaffForm>,
+) -> Response {
+    let staff = match web.staff(&headers, &origin).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(e) = check_csrf(&staff, &f.csrf) {
+        return e.into_response();
+    }
+    let parsed = (|| -> Result<(Role, Option<CareTeamId>), AppError> {
+        let role =
+            Role::parse(f.role.trim()).map_err(|e| AppError::invalid("role", e.to_string()))?;
+        let team = match f.team.trim() {
+            "" => None,
+            t => Some(
+                t.parse::<CareTeamId>()
+                    .map_err(|_| AppError::invalid("team", "no such care team"))?,
+            ),
+        };
+        Ok((role, team))
+    })();
+    let result = match parsed {
+        Ok((role, team)) => {
+            web.app
+                .invite_staff(&staff, &f.email, &f.display_name, role, team)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok((user, link)) => staff_view(&web, &staff, None, Some((user.email, link))).await,
+        Err(e @ (AppError::Invalid { .. } | AppError::Conflict(_))) => {
+            staff_view(&web, &staff, Some(e.to_string()), None).await
+        }
+        Err(e) => PageError(e).into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct TeamForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn create_team(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    axum::Form(f): axum::Form<TeamForm>,
+) -> Response {
+    let staff = match web.staff(&headers, &origin).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(e) = check_csrf(&staff, &f.csrf) {
+        return e.into_response();
+    }
+    match web.app.create_team(&staff, &f.name).await {
+        Ok(_) => axum::response::Redirect::to("/admin/staff").into_response(),
+        Err(e @ (AppError::Invalid { .. } | AppError::Conflict(_))) => {
+            staff_view(&web, &staff, Some(e.to_string()), None).await
+        }
+        Err(e) => PageError(e).into_response(),
+    }
+}
+
+/// What an admin sees at a patient's address: who treats them, and a way to change it.
+pub async fn patient_admin_view(web: &Shared, staff: &Staff, id: PatientId) -> Response {
+    let p = match web.app.patient(staff, id).await {
+        Ok(p) => p,
+        Err(e) => return PageError(e).into_response(),
+    };
+    let (teams, all) = match (
+        web.app.patient_teams(staff, id).await,
+        web.app.teams(staff).await,
+    ) {
+        (Ok(t), Ok(a)) => (t, a),
+        (Err(e), _) | (_, Err(e)) => return PageError(e).into_response(),
+    };
+    render(
+        StatusCode::OK,
+        &AdminPatient {
+            layout: web.layout(staff).await,
+            csrf: staff.session.csrf_token.clone(),
+            id: id.to_string(),
+            name: format!("{} {}", p.details.given_name, p.details.family_name),
+            mrn: p.mrn,
+            birth_date: p.details.birth_date.to_string(),
+            teams: teams.into_iter().map(|t| t.name).collect(),
+            all_teams: all
+                .into_iter()
+                .map(|t| (t.id.to_string(), t.name))
+                .collect(),
+        },
+    )
+}
+
+#[derive(serde::Deserialize)]
+pub struct AssignForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    team: String,
+}
+
+pub async fn assign_team(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::Form(f): axum::Form<AssignForm>,
+) -> Response {
+    let staff = match web.staff(&headers, &origin).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = id.parse::<PatientId>() else {
+        return PageError(AppError::NotFound).into_response();
+    };
+    if let Err(e) = check_csrf(&staff, &f.csrf) {
+        return e.into_response();
+    }
+    // Whose patient this is is asked before the form is read, so refusals look alike.
+    if let Err(e) = web
+        .app
+        .check(&staff, kapstone_app::policy::Action::ManageTeams, Some(id))
+        .await
+    {
+        return PageError(e).into_response();
+    }
+    let team = match f.team.parse::<CareTeamId>() {
+        Ok(t) => t,
+        Err(_) => return PageError(AppError::invalid("team", "no such care team")).into_response(),
+    };
+    match web.app.assign_team(&staff, id, team).await {
+        Ok(()) => axum::response::Redirect::to(&format!("/patients/{id}")).into_response(),
         Err(e) => PageError(e).into_response(),
     }
 }

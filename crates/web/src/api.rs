@@ -151,9 +151,12 @@ struct PatientBody {
     phone: Option<String>,
     #[serde(default)]
     postal_code: Option<String>,
+    /// The care team that will treat the patient (required for admins; default: all of yours).
+    #[serde(default)]
+    care_team: Option<String>,
 }
 
-fn details(b: PatientBody) -> Result<PatientDetails, ApiError> {
+fn details(b: &PatientBody) -> Result<PatientDetails, ApiError> {
     Ok(kapstone_app::clinic::PatientInput {
         given_name: &b.given_name,
         family_name: &b.family_name,
@@ -173,7 +176,9 @@ pub async fn create_patient(
     bytes: Bytes,
 ) -> ApiResult {
     let staff = writer(&web, &headers, &origin).await?;
-    let d = details(body(&bytes)?)?;
+    let b: PatientBody = body(&bytes)?;
+    let d = details(&b)?;
+    let team = b.care_team.as_deref().map(id::<CareTeamId>).transpose()?;
     let p = web
         .app
         .create_patient(
@@ -182,6 +187,7 @@ pub async fn create_patient(
                 mrn: None,
                 details: d,
             },
+            team,
         )
         .await?;
     Ok((StatusCode::CREATED, Json(patient_json(&p))).into_response())

@@ -120,20 +120,52 @@ fn details_from(f: &PatientFormData) -> Result<PatientDetails, AppError> {
     .parse()
 }
 
-fn form_page(
+/// The care-team choice on the registration form, or nothing when editing.
+struct TeamChoice {
+    teams: Vec<CareTeam>,
+    required: bool,
+}
+
+async fn team_choice(
     web: &Shared,
+    staff: &kapstone_app::auth::Staff,
+) -> Result<TeamChoice, Response> {
+    let teams = ok_or_page(web.app.teams(staff).await)?;
+    Ok(TeamChoice {
+        teams,
+        required: staff.role() == Role::Admin,
+    })
+}
+
+fn form_page(
     layout: crate::views::Layout,
     csrf: String,
     heading: &str,
     action: String,
     form: PatientFormData,
     error: Option<String>,
+    choice: Option<TeamChoice>,
 ) -> Response {
-    let _ = web;
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
+    };
+    let (teams, team_required) = match choice {
+        Some(c) => (
+            c.teams
+                .iter()
+                .map(|t| {
+                    (
+                        t.id.to_string(),
+                        t.name.clone(),
+                        t.id.to_string() == form.care_team,
+                    )
+                })
+                .collect(),
+            c.required,
+        ),
+        None => (Vec::new(), false),
     };
     render(
         status,
@@ -145,6 +177,8 @@ fn form_page(
             error,
             sexes: Sex::IDS.iter().map(|s| (*s, *s == form.sex)).collect(),
             form,
+            teams,
+            team_required,
         },
     )
 }
@@ -155,19 +189,20 @@ pub async fn new_patient_page(
     origin: Origin,
 ) -> Response {
     let staff = page!(web.staff(&headers, &origin).await);
+    let choice = page!(team_choice(&web, &staff).await);
     let form = PatientFormData {
         sex: "unknown".into(),
         ..Default::default()
     };
     let layout = web.layout(&staff).await;
     form_page(
-        &web,
         layout,
         staff.session.csrf_token.clone(),
         "Register a patient",
         "/patients/new".into(),
         form,
         None,
+        Some(choice),
     )
 }
 
@@ -181,26 +216,34 @@ pub async fn create_patient(
     if let Err(e) = check_csrf(&staff, &f.csrf) {
         return e.into_response();
     }
-    let result = match details_from(&f) {
-        Ok(details) => {
+    let team = match f.care_team.trim() {
+        "" => Ok(None),
+        t => t
+            .parse::<CareTeamId>()
+            .map(Some)
+            .map_err(|_| AppError::invalid("care_team", "choose one of your care teams")),
+    };
+    let result = match (details_from(&f), team) {
+        (Ok(details), Ok(team)) => {
             web.app
-                .create_patient(&staff, &NewPatient { mrn: None, details })
+                .create_patient(&staff, &NewPatient { mrn: None, details }, team)
                 .await
         }
-        Err(e) => Err(e),
+        (Err(e), _) | (_, Err(e)) => Err(e),
     };
     match result {
         Ok(p) => Redirect::to(&format!("/patients/{}", p.id)).into_response(),
         Err(e @ AppError::Invalid { .. }) => {
+            let choice = page!(team_choice(&web, &staff).await);
             let layout = web.layout(&staff).await;
             form_page(
-                &web,
                 layout,
                 staff.session.csrf_token.clone(),
                 "Register a patient",
                 "/patients/new".into(),
                 f,
                 Some(e.to_string()),
+                Some(choice),
             )
         }
         Err(e) => PageError(e).into_response(),
@@ -226,15 +269,16 @@ pub async fn edit_patient_page(
         email: d.email.clone().unwrap_or_default(),
         phone: d.phone.clone().unwrap_or_default(),
         postal_code: d.postal_code.clone().unwrap_or_default(),
+        care_team: String::new(),
     };
     let layout = web.layout(&staff).await;
     form_page(
-        &web,
         layout,
         staff.session.csrf_token.clone(),
         "Edit patient details",
         format!("/patients/{id}/edit"),
         form,
+        None,
         None,
     )
 }
@@ -260,13 +304,13 @@ pub async fn edit_patient(
         Err(e @ AppError::Invalid { .. }) => {
             let layout = web.layout(&staff).await;
             form_page(
-                &web,
                 layout,
                 staff.session.csrf_token.clone(),
                 "Edit patient details",
                 format!("/patients/{id}/edit"),
                 f,
                 Some(e.to_string()),
+                None,
             )
         }
         Err(e) => PageError(e).into_response(),
@@ -281,6 +325,9 @@ pub async fn chart(
 ) -> Response {
     let staff = page!(web.staff(&headers, &origin).await);
     let id: PatientId = page!(parse_id(&id));
+    if staff.role() == Role::Admin {
+        return crate::admin_pages::patient_admin_view(&web, &staff, id).await;
+    }
     match crate::chart_page_html(&web, &staff, id).await {
         Ok(html) => (StatusCode::OK, axum::response::Html(html)).into_response(),
         Err(e) => PageError(e).into_response(),

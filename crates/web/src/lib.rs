@@ -199,6 +199,12 @@ pub fn router(web: Shared) -> Router {
         )
         .route("/admin/audit", get(admin_pages::audit))
         .route(
+            "/admin/staff",
+            get(admin_pages::staff_page).post(admin_pages::add_staff),
+        )
+        .route("/admin/teams", post(admin_pages::create_team))
+        .route("/patients/{id}/teams", post(admin_pages::assign_team))
+        .route(
             "/p/{token}",
             get(portal_pages::form).post(portal_pages::submit),
         )
@@ -240,6 +246,7 @@ pub const PATIENT_ROUTES: &[(&str, &str)] = &[
     ("POST", "/patients/{id}/courses/{course}/status"),
     ("POST", "/patients/{id}/dues/{due}/link"),
     ("POST", "/patients/{id}/dues/{due}/email"),
+    ("POST", "/patients/{id}/teams"),
     ("GET", "/api/patients/{id}"),
     ("GET", "/api/patients/{id}/courses"),
     ("POST", "/api/patients/{id}/courses"),

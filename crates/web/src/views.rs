@@ -130,6 +130,9 @@ pub struct PatientFormData {
     pub phone: String,
     #[serde(default)]
     pub postal_code: String,
+    /// The care team that will treat the patient; empty means all of the user's teams.
+    #[serde(default)]
+    pub care_team: String,
 }
 
 #[derive(Template)]
@@ -142,6 +145,10 @@ pub struct PatientForm {
     pub error: Option<String>,
     pub form: PatientFormData,
     pub sexes: Vec<(&'static str, bool)>,
+    /// (id, name, selected); empty when editing.
+    pub teams: Vec<(String, String, bool)>,
+    /// Admins must choose a team; clinicians may leave it to all of theirs.
+    pub team_required: bool,
 }
 
 pub struct OpenAlert {
@@ -300,4 +307,32 @@ pub struct Audit {
     pub patient: String,
     pub actor: String,
     pub events: Vec<AuditRow>,
+}
+
+#[derive(Template)]
+#[template(path = "staff.html")]
+pub struct StaffPage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub error: Option<String>,
+    /// (who was added, their set-up link), right after adding someone.
+    pub link: Option<(String, String)>,
+    /// (name, e-mail, role, care teams)
+    pub staff: Vec<(String, String, String, String)>,
+    pub roles: Vec<&'static str>,
+    /// (id, name)
+    pub teams: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_patient.html")]
+pub struct AdminPatient {
+    pub layout: Layout,
+    pub csrf: String,
+    pub id: String,
+    pub name: String,
+    pub mrn: String,
+    pub birth_date: String,
+    pub teams: Vec<String>,
+    pub all_teams: Vec<(String, String)>,
 }

@@ -771,8 +771,11 @@ async fn researchers_see_no_identifiable_records(store: Arc<dyn Store>) {
             Some(team),
         )
         .await;
+    // Every page a researcher could open is refused, so take the session's token from the store.
+    let csrf = session_of(&w, &researcher).await.csrf_token;
     let c = &mut researcher.client;
     for path in [
+        "/patients/new".to_string(),
         "/patients".to_string(),
         "/patients?q=Lovelace".into(),
         format!("/patients/{}", fx.patient),
@@ -787,8 +790,7 @@ async fn researchers_see_no_identifiable_records(store: Arc<dyn Store>) {
             r.body
         );
     }
-    // The blank registration form holds no data; saving it is what is refused.
-    let csrf = c.get("/patients/new").await.csrf();
+    // Saving a registration is refused too, with a valid token.
     let r = c
         .post(
             "/patients/new",
@@ -1699,6 +1701,141 @@ async fn the_json_api_does_what_the_pages_do(store: Arc<dyn Store>) {
     }
 }
 
+async fn admins_staff_the_clinic_and_route_patients_to_teams(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let north = w.team("North").await;
+    let mut admin = w
+        .member("admin@clinic.test", "Ada Admin", Role::Admin, None)
+        .await;
+    let page = admin.client.get("/admin/staff").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let csrf = page.csrf();
+    let r = admin
+        .client
+        .post(
+            "/admin/staff",
+            &[
+                ("csrf", &csrf),
+                ("email", "new.doc@clinic.test"),
+                ("display_name", "Dr New"),
+                ("role", "prescriber"),
+                ("team", &north.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let link = value_after(
+        &r.body,
+        "id=\"setup-link\" class=\"wide\" readonly value=\"",
+    )
+    .expect("set-up link shown");
+    assert!(link.contains("/setup/"), "{link}");
+    assert!(
+        r.body.contains("Dr New") && r.body.contains("North"),
+        "the list shows the new member on North"
+    );
+    let r = admin
+        .client
+        .post(
+            "/admin/staff",
+            &[
+                ("csrf", &csrf),
+                ("email", "x@clinic.test"),
+                ("display_name", "X"),
+                ("role", "surgeon"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("role: ")
+            && r.body
+                .contains("allowed values: admin, prescriber, therapist, nurse, researcher"),
+        "{}",
+        r.body
+    );
+
+    // An admin must say which team will treat a new patient.
+    let form = admin.client.get("/patients/new").await;
+    assert!(
+        form.body.contains("id=\"care_team\""),
+        "team choice on the form"
+    );
+    let fields = |team: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("given_name", "Routed".to_string()),
+            ("family_name", "Patient".to_string()),
+            ("birth_date", "1970-01-01".to_string()),
+            ("sex", "male".to_string()),
+            ("care_team", team.to_string()),
+        ]
+    };
+    let no_team: Vec<(&str, String)> = fields("");
+    let no_team: Vec<(&str, &str)> = no_team.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = admin.client.post("/patients/new", &no_team).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(
+        r.body.contains("care_team: choose the care team"),
+        "{}",
+        r.body
+    );
+    let north_s = north.to_string();
+    let with_team: Vec<(&str, &str)> = no_team
+        .iter()
+        .map(|(k, v)| {
+            if *k == "care_team" {
+                (*k, north_s.as_str())
+            } else {
+                (*k, *v)
+            }
+        })
+        .collect();
+    let r = admin.client.post("/patients/new", &with_team).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let patient = r
+        .location()
+        .and_then(|l| l.strip_prefix("/patients/"))
+        .expect("patient")
+        .to_string();
+    let view = admin.client.get(&format!("/patients/{patient}")).await;
+    assert_eq!(view.status, StatusCode::OK, "{}", view.body);
+    assert!(
+        view.body.contains("<li>North</li>"),
+        "the admin view lists the team: {}",
+        view.body
+    );
+    assert!(
+        !view.body.contains("Measures over time"),
+        "no clinical record for admins"
+    );
+
+    // The new prescriber on North sees the routed patient.
+    let mut doc = w.client();
+    let setup = link
+        .strip_prefix(PUBLIC_URL)
+        .expect("under the public URL")
+        .to_string();
+    let r = doc.post(&setup, &[("password", PASSWORD)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = doc
+        .post(
+            "/signin",
+            &[("email", "new.doc@clinic.test"), ("password", PASSWORD)],
+        )
+        .await;
+    r.assert_redirect("/mfa/enrol");
+    let enrol = doc.get("/mfa/enrol").await;
+    let step = kapstone_app::crypto::totp_step(now().as_second());
+    let code = totp_at(&enrol.totp_secret(), step).expect("code");
+    let r = doc
+        .post("/mfa/enrol", &[("csrf", &enrol.csrf()), ("code", &code)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let list = doc.get("/patients").await;
+    assert!(list.body.contains("Patient, Routed"), "{}", list.body);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 macro_rules! backend {
@@ -1738,4 +1875,5 @@ both_backends!(
     portal_links_are_emailed_without_health_information,
     without_a_mail_server_links_are_copied,
     the_json_api_does_what_the_pages_do,
+    admins_staff_the_clinic_and_route_patients_to_teams,
 );

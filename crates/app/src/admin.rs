@@ -1,0 +1,102 @@
+//! Running the clinic: staff accounts, care teams and which team treats which patient.
+
+use crate::auth::Staff;
+use crate::policy::Action;
+use crate::{App, AppError};
+use kapstone_clinical::vocab::Role;
+use kapstone_store::model::*;
+
+impl App {
+    /// The clinic's staff with the care teams each is on.
+    pub async fn staff_list(&self, staff: &Staff) -> Result<Vec<(User, Vec<CareTeam>)>, AppError> {
+        self.allow(staff, Action::ManageUsers, None).await?;
+        let clinic = staff.user.clinic_id;
+        let mut out = Vec::new();
+        for u in self.store.users(clinic).await? {
+            let teams = self.store.teams_of_user(clinic, u.id).await?;
+            out.push((u, teams));
+        }
+        Ok(out)
+    }
+
+    /// Adds a staff member (optionally to a care team); returns their one-time set-up link.
+    pub async fn invite_staff(
+        &self,
+        staff: &Staff,
+        email: &str,
+        name: &str,
+        role: Role,
+        team: Option<CareTeamId>,
+    ) -> Result<(User, String), AppError> {
+        self.allow(staff, Action::ManageUsers, None).await?;
+        if let Some(t) = team
+            && !self
+                .store
+                .teams(staff.user.clinic_id)
+                .await?
+                .iter()
+                .any(|x| x.id == t)
+        {
+            return Err(AppError::invalid("team", "no such care team"));
+        }
+        let (user, link) = self.add_staff(&staff.ctx(), email, name, role).await?;
+        if let Some(t) = team {
+            self.store.add_team_member(&staff.ctx(), t, user.id).await?;
+        }
+        Ok((user, link))
+    }
+
+    pub async fn teams(&self, staff: &Staff) -> Result<Vec<CareTeam>, AppError> {
+        self.allow(staff, Action::CreatePatient, None).await?;
+        if staff.role() == Role::Admin {
+            Ok(self.store.teams(staff.user.clinic_id).await?)
+        } else {
+            Ok(self
+                .store
+                .teams_of_user(staff.user.clinic_id, staff.user.id)
+                .await?)
+        }
+    }
+
+    pub async fn create_team(&self, staff: &Staff, name: &str) -> Result<CareTeam, AppError> {
+        self.allow(staff, Action::ManageTeams, None).await?;
+        Ok(self.store.create_team(&staff.ctx(), name).await?)
+    }
+
+    pub async fn patient_teams(
+        &self,
+        staff: &Staff,
+        patient: PatientId,
+    ) -> Result<Vec<CareTeam>, AppError> {
+        self.allow(staff, Action::ViewPatient, Some(patient))
+            .await?;
+        Ok(self
+            .store
+            .teams_of_patient(staff.user.clinic_id, patient)
+            .await?)
+    }
+
+    /// Puts a patient in a care team's care: its clinicians can then see and treat them.
+    pub async fn assign_team(
+        &self,
+        staff: &Staff,
+        patient: PatientId,
+        team: CareTeamId,
+    ) -> Result<(), AppError> {
+        self.allow(staff, Action::ManageTeams, Some(patient))
+            .await?;
+        if !self
+            .store
+            .teams(staff.user.clinic_id)
+            .await?
+            .iter()
+            .any(|x| x.id == team)
+        {
+            return Err(AppError::invalid("team", "no such care team"));
+        }
+        Ok(self
+            .store
+            .assign_patient(&staff.ctx(), team, patient)
+            .await?)
+    }
+}
