@@ -38,12 +38,16 @@ impl App {
     ) -> Result<(), AppError> {
         let target = match patient {
             None => Target::Clinic,
-            Some(p) => Target::Patient {
-                in_care_team: self
-                    .store
-                    .in_care_team(staff.user.clinic_id, staff.user.id, p)
-                    .await?,
-            },
+            Some(p) => {
+                let clinic = staff.user.clinic_id;
+                let in_care_team = self.store.in_care_team(clinic, staff.user.id, p).await?;
+                let break_glass =
+                    !in_care_team && self.store.has_break_glass(clinic, staff.user.id, p).await?;
+                Target::Patient {
+                    in_care_team,
+                    break_glass,
+                }
+            }
         };
         match policy::authorize(staff.role(), action, target) {
             Ok(()) => Ok(()),
@@ -423,5 +427,69 @@ impl PatientInput<'_> {
             phone: opt(self.phone),
             postal_code: opt(self.postal_code),
         })
+    }
+}
+
+/// How long emergency access lasts.
+pub const BREAK_GLASS_MINUTES: i64 = 60;
+
+impl App {
+    /// Break-glass: a clinician opens the record of a patient outside their care teams, found
+    /// by exact record number, with a typed reason. The grant expires, is audited, and is listed
+    /// for admins.
+    pub async fn break_glass(
+        &self,
+        staff: &Staff,
+        mrn: &str,
+        reason: &str,
+    ) -> Result<PatientId, AppError> {
+        self.allow(staff, Action::EmergencyAccess, None).await?;
+        let mrn = mrn.trim();
+        if mrn.is_empty() {
+            return Err(AppError::invalid(
+                "mrn",
+                "enter the patient's record number exactly",
+            ));
+        }
+        let found = self
+            .store
+            .find_patients(&staff.ctx(), Scope::Clinic, mrn, 10)
+            .await?;
+        let patient = found
+            .iter()
+            .find(|p| p.mrn.eq_ignore_ascii_case(mrn))
+            .ok_or_else(|| AppError::invalid("mrn", "no patient has that record number"))?;
+        let expires =
+            kapstone_store::model::now() + jiff::SignedDuration::from_mins(BREAK_GLASS_MINUTES);
+        self.store
+            .grant_break_glass(&staff.ctx(), patient.id, reason, expires)
+            .await?;
+        Ok(patient.id)
+    }
+
+    /// The user's live emergency access to a patient, if any (for the chart's banner).
+    pub async fn break_glass_active(
+        &self,
+        staff: &Staff,
+        patient: PatientId,
+    ) -> Result<bool, AppError> {
+        let clinic = staff.user.clinic_id;
+        Ok(!self
+            .store
+            .in_care_team(clinic, staff.user.id, patient)
+            .await?
+            && self
+                .store
+                .has_break_glass(clinic, staff.user.id, patient)
+                .await?)
+    }
+
+    /// Every emergency access, newest first, for admins.
+    pub async fn break_glass_log(&self, staff: &Staff) -> Result<Vec<BreakGlass>, AppError> {
+        self.allow(staff, Action::ViewAudit, None).await?;
+        Ok(self
+            .store
+            .break_glass_log(staff.user.clinic_id, 500)
+            .await?)
     }
 }

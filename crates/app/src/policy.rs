@@ -27,6 +27,8 @@ pub enum Action {
     ManageTeams,
     ManageSettings,
     ViewAudit,
+    /// Open a record outside one's care teams in an emergency, with a reason (break-glass).
+    EmergencyAccess,
 }
 
 /// What the caller knows about the patient the action is for.
@@ -34,8 +36,12 @@ pub enum Action {
 pub enum Target {
     /// Not about one patient.
     Clinic,
-    /// About one patient; `in_care_team` says whether the user is on one of the patient's teams.
-    Patient { in_care_team: bool },
+    /// About one patient: whether the user is on one of the patient's care teams, and whether
+    /// they hold unexpired emergency (break-glass) access to this patient.
+    Patient {
+        in_care_team: bool,
+        break_glass: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,9 +62,8 @@ pub fn authorize(role: Role, action: Action, target: Target) -> Result<(), Denie
     let role_may = match action {
         CreatePatient => role == Role::Admin || is_clinician(role),
         ViewPatient | EditPatient => role == Role::Admin || is_clinician(role),
-        ViewChart | RecordAssessment | SendPortalLink | AcknowledgeAlert | ViewAlertDashboard => {
-            is_clinician(role)
-        }
+        ViewChart | RecordAssessment | SendPortalLink | AcknowledgeAlert | ViewAlertDashboard
+        | EmergencyAccess => is_clinician(role),
         ManageCourse => matches!(role, Role::Prescriber | Role::Therapist),
         ManageUsers | ManageTeams | ManageSettings | ViewAudit => role == Role::Admin,
     };
@@ -69,10 +74,14 @@ pub fn authorize(role: Role, action: Action, target: Target) -> Result<(), Denie
         Target::Clinic => Ok(()),
         // Admins register patients and assign them to teams, so they see demographics clinic-wide.
         Target::Patient { .. } if role == Role::Admin => Ok(()),
-        Target::Patient { in_care_team: true } => Ok(()),
         Target::Patient {
-            in_care_team: false,
-        } => Err(Denied::NotInCareTeam),
+            in_care_team: true, ..
+        } => Ok(()),
+        // Emergency access opens the record to a clinician, for the time it was granted.
+        Target::Patient {
+            break_glass: true, ..
+        } if is_clinician(role) => Ok(()),
+        Target::Patient { .. } => Err(Denied::NotInCareTeam),
     }
 }
 
@@ -81,7 +90,7 @@ mod tests {
     use super::*;
     use Action::*;
 
-    const ALL: [Action; 13] = [
+    const ALL: [Action; 14] = [
         CreatePatient,
         ViewPatient,
         EditPatient,
@@ -95,6 +104,7 @@ mod tests {
         ManageTeams,
         ManageSettings,
         ViewAudit,
+        EmergencyAccess,
     ];
 
     #[test]
@@ -111,7 +121,8 @@ mod tests {
                         role,
                         action,
                         Target::Patient {
-                            in_care_team: false
+                            in_care_team: false,
+                            break_glass: false
                         }
                     )
                     .is_err(),
@@ -131,7 +142,14 @@ mod tests {
             ManageCourse,
         ] {
             assert_eq!(
-                authorize(Role::Admin, action, Target::Patient { in_care_team: true }),
+                authorize(
+                    Role::Admin,
+                    action,
+                    Target::Patient {
+                        in_care_team: true,
+                        break_glass: false
+                    }
+                ),
                 Err(Denied::Role)
             );
         }
@@ -149,10 +167,32 @@ mod tests {
                 Role::Admin,
                 ViewPatient,
                 Target::Patient {
-                    in_care_team: false
+                    in_care_team: false,
+                    break_glass: false
                 }
             ),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn break_glass_opens_the_record_to_clinicians_only() {
+        let emergency = Target::Patient {
+            in_care_team: false,
+            break_glass: true,
+        };
+        for role in [Role::Prescriber, Role::Therapist, Role::Nurse] {
+            assert_eq!(authorize(role, ViewChart, emergency), Ok(()), "{role:?}");
+        }
+        assert!(authorize(Role::Researcher, ViewPatient, emergency).is_err());
+        assert_eq!(
+            authorize(Role::Admin, ViewChart, emergency),
+            Err(Denied::Role)
+        );
+        assert_eq!(
+            authorize(Role::Nurse, ManageCourse, emergency),
+            Err(Denied::Role),
+            "roles still apply"
         );
     }
 
@@ -168,7 +208,10 @@ mod tests {
 
     #[test]
     fn nurses_monitor_but_do_not_manage_courses() {
-        let mine = Target::Patient { in_care_team: true };
+        let mine = Target::Patient {
+            in_care_team: true,
+            break_glass: false,
+        };
         assert_eq!(authorize(Role::Nurse, RecordAssessment, mine), Ok(()));
         assert_eq!(authorize(Role::Nurse, AcknowledgeAlert, mine), Ok(()));
         assert_eq!(

@@ -273,6 +273,93 @@ macro_rules! impl_access {
                 Ok(())
             }
 
+            async fn grant_break_glass(
+                &self,
+                ctx: &AuditContext,
+                patient: PatientId,
+                reason: &str,
+                expires_at: Timestamp,
+            ) -> Result<BreakGlass> {
+                let user = need_user(ctx, "emergency access")?;
+                let reason = reason.trim();
+                if reason.chars().count() < 10 || reason.chars().count() > 1000 {
+                    return Err(StoreError::invalid("reason", "say why you need this record now (10-1000 characters)"));
+                }
+                let at = now();
+                if expires_at <= at {
+                    return Err(StoreError::invalid("expires_at", "must be in the future"));
+                }
+                let mut tx = self.tx().await?;
+                $store::patient_in(&mut tx, ctx, patient).await?;
+                let grant = BreakGlass {
+                    id: BreakGlassId::new(),
+                    clinic_id: ctx.clinic_id,
+                    user_id: user,
+                    patient_id: patient,
+                    reason: reason.to_string(),
+                    created_at: at,
+                    expires_at,
+                };
+                sqlx::query(
+                    "INSERT INTO break_glass (clinic_id, id, user_id, patient_id, reason, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(grant.clinic_id.0)
+                .bind(grant.id.0)
+                .bind(grant.user_id.0)
+                .bind(grant.patient_id.0)
+                .bind(&grant.reason)
+                .bind(Ts(grant.created_at))
+                .bind(Ts(grant.expires_at))
+                .execute(&mut *tx)
+                .await?;
+                append_audit(&mut tx, ctx, Entry {
+                    action: "access.break_glass",
+                    patient: Some(patient),
+                    entity: "break_glass",
+                    entity_id: Some(grant.id.0),
+                    detail: serde_json::json!({ "expires_at": grant.expires_at.to_string() }),
+                })
+                .await?;
+                tx.commit().await?;
+                Ok(grant)
+            }
+
+            async fn has_break_glass(&self, clinic: ClinicId, user: UserId, patient: PatientId) -> Result<bool> {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM break_glass WHERE clinic_id = $1 AND user_id = $2 AND patient_id = $3 \
+                     AND expires_at > $4",
+                )
+                .bind(clinic.0)
+                .bind(user.0)
+                .bind(patient.0)
+                .bind(Ts(now()))
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(n > 0)
+            }
+
+            async fn break_glass_log(&self, clinic: ClinicId, limit: i64) -> Result<Vec<BreakGlass>> {
+                let rows = sqlx::query("SELECT * FROM break_glass WHERE clinic_id = $1 ORDER BY created_at DESC, id LIMIT $2")
+                    .bind(clinic.0)
+                    .bind(limit.clamp(1, 1000))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| -> Result<BreakGlass> {
+                        Ok(BreakGlass {
+                            id: BreakGlassId(r.try_get("id")?),
+                            clinic_id: ClinicId(r.try_get("clinic_id")?),
+                            user_id: UserId(r.try_get("user_id")?),
+                            patient_id: PatientId(r.try_get("patient_id")?),
+                            reason: r.try_get("reason")?,
+                            created_at: ts(r, "created_at")?,
+                            expires_at: ts(r, "expires_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn in_care_team(&self, clinic: ClinicId, user: UserId, patient: PatientId) -> Result<bool> {
                 let n: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM care_team_patient ctp JOIN care_team_member m \

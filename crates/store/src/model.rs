@@ -53,7 +53,8 @@ id_type!(
     CareTeamId,
     SessionId,
     DueId,
-    PortalLinkId
+    PortalLinkId,
+    BreakGlassId
 );
 
 /// Now, truncated to the microsecond: both backends keep microseconds, and the audit hash must
@@ -521,4 +522,16 @@ pub struct AssessmentPoint {
     /// Comma-separated flag ids, empty when none.
     pub flags: String,
     pub administered_at: Timestamp,
+}
+
+/// Emergency access to a patient outside the user's care teams, with its reason and expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakGlass {
+    pub id: BreakGlassId,
+    pub clinic_id: ClinicId,
+    pub user_id: UserId,
+    pub patient_id: PatientId,
+    pub reason: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
 }

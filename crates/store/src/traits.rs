@@ -147,6 +147,23 @@ pub trait CareTeamStore {
         team: CareTeamId,
         patient: PatientId,
     ) -> Result<()>;
+    /// Records emergency access (audited as `access.break_glass`).
+    async fn grant_break_glass(
+        &self,
+        ctx: &AuditContext,
+        patient: PatientId,
+        reason: &str,
+        expires_at: jiff::Timestamp,
+    ) -> Result<BreakGlass>;
+    /// Whether the user holds unexpired emergency access to the patient.
+    async fn has_break_glass(
+        &self,
+        clinic: ClinicId,
+        user: UserId,
+        patient: PatientId,
+    ) -> Result<bool>;
+    /// Every grant, newest first, for the admins' review.
+    async fn break_glass_log(&self, clinic: ClinicId, limit: i64) -> Result<Vec<BreakGlass>>;
     /// Whether the user is on a care team the patient is assigned to.
     async fn in_care_team(
         &self,

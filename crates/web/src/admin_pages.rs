@@ -147,6 +147,37 @@ pub async fn audit(
         actor_id: q.actor.trim().parse::<uuid::Uuid>().ok(),
         limit: 500,
     };
+    let names: std::collections::HashMap<String, String> = match web.app.staff_list(&staff).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|(u, _)| {
+                (
+                    u.id.to_string(),
+                    format!("{} <{}>", u.display_name, u.email),
+                )
+            })
+            .collect(),
+        Err(e) => return PageError(e).into_response(),
+    };
+    let break_glass = match web.app.break_glass_log(&staff).await {
+        Ok(log) => log
+            .into_iter()
+            .map(|b| {
+                let who = names
+                    .get(&b.user_id.to_string())
+                    .cloned()
+                    .unwrap_or_else(|| b.user_id.to_string());
+                (
+                    b.created_at.strftime("%Y-%m-%d %H:%M").to_string(),
+                    who,
+                    b.patient_id.to_string(),
+                    b.reason,
+                    b.expires_at.strftime("%Y-%m-%d %H:%M").to_string(),
+                )
+            })
+            .collect(),
+        Err(e) => return PageError(e).into_response(),
+    };
     match web.app.audit_events(&staff, &filter).await {
         Ok(events) => {
             let rows = events
@@ -165,6 +196,7 @@ pub async fn audit(
                 StatusCode::OK,
                 &Audit {
                     layout: web.layout(&staff).await,
+                    break_glass,
                     patient: q.patient,
                     actor: q.actor,
                     events: rows,

@@ -306,6 +306,7 @@ pub fn build(
         dues,
         courses,
         timeline_total: timeline.len(),
+        emergency: false,
         timeline: timeline
             .into_iter()
             .take(TIMELINE_SHOWN)

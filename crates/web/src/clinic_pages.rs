@@ -536,3 +536,73 @@ pub async fn email_link(
         },
     )
 }
+
+#[derive(serde::Deserialize, Default)]
+pub struct EmergencyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    mrn: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn emergency_view(
+    web: &Shared,
+    staff: &kapstone_app::auth::Staff,
+    f: EmergencyForm,
+    error: Option<String>,
+) -> Response {
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render(
+        status,
+        &crate::views::Emergency {
+            layout: web.layout(staff).await,
+            csrf: staff.session.csrf_token.clone(),
+            error,
+            mrn: f.mrn,
+            reason: f.reason,
+            minutes: kapstone_app::clinic::BREAK_GLASS_MINUTES,
+        },
+    )
+}
+
+pub async fn emergency_page(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+) -> Response {
+    let staff = page!(web.staff(&headers, &origin).await);
+    if let Err(e) = web
+        .app
+        .check(&staff, kapstone_app::policy::Action::EmergencyAccess, None)
+        .await
+    {
+        return PageError(e).into_response();
+    }
+    emergency_view(&web, &staff, EmergencyForm::default(), None).await
+}
+
+pub async fn emergency(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Form(f): Form<EmergencyForm>,
+) -> Response {
+    let staff = page!(web.staff(&headers, &origin).await);
+    if let Err(e) = check_csrf(&staff, &f.csrf) {
+        return e.into_response();
+    }
+    match web.app.break_glass(&staff, &f.mrn, &f.reason).await {
+        Ok(id) => Redirect::to(&format!("/patients/{id}")).into_response(),
+        Err(e @ AppError::Invalid { .. }) => {
+            let msg = e.to_string();
+            emergency_view(&web, &staff, f, Some(msg)).await
+        }
+        Err(e) => PageError(e).into_response(),
+    }
+}

@@ -103,13 +103,15 @@ pub async fn chart_page_html(
     let chart = web.app.chart(staff, patient).await?;
     let overdue_minutes = web.app.overdue_minutes(staff.user.clinic_id).await?;
     let layout = web.layout(staff).await;
-    let view = chart_view::build(
+    let emergency = web.app.break_glass_active(staff, patient).await?;
+    let mut view = chart_view::build(
         &web.app,
         layout,
         &staff.session.csrf_token,
         &chart,
         overdue_minutes,
     );
+    view.emergency = emergency;
     view.render()
         .map_err(|e| kapstone_app::AppError::Internal(e.to_string()))
 }
@@ -198,6 +200,10 @@ pub fn router(web: Shared) -> Router {
             get(admin_pages::settings_page).post(admin_pages::save_settings),
         )
         .route("/admin/audit", get(admin_pages::audit))
+        .route(
+            "/emergency",
+            get(clinic_pages::emergency_page).post(clinic_pages::emergency),
+        )
         .route(
             "/admin/staff",
             get(admin_pages::staff_page).post(admin_pages::add_staff),

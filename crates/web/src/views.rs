@@ -225,6 +225,8 @@ pub struct ChartPage {
     pub courses: Vec<CourseView>,
     pub timeline: Vec<TimelineEntry>,
     pub timeline_total: usize,
+    /// Opened through break-glass, not care-team membership.
+    pub emergency: bool,
     pub indications: Vec<&'static str>,
     pub routes: Vec<&'static str>,
     pub templates: Vec<(&'static str, &'static str)>,
@@ -304,6 +306,8 @@ pub struct AuditRow {
 #[template(path = "audit.html")]
 pub struct Audit {
     pub layout: Layout,
+    /// (when, who, patient, reason, until)
+    pub break_glass: Vec<(String, String, String, String, String)>,
     pub patient: String,
     pub actor: String,
     pub events: Vec<AuditRow>,
@@ -335,4 +339,15 @@ pub struct AdminPatient {
     pub birth_date: String,
     pub teams: Vec<String>,
     pub all_teams: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "emergency.html")]
+pub struct Emergency {
+    pub layout: Layout,
+    pub csrf: String,
+    pub error: Option<String>,
+    pub mrn: String,
+    pub reason: String,
+    pub minutes: i64,
 }

@@ -1836,6 +1836,137 @@ async fn admins_staff_the_clinic_and_route_patients_to_teams(store: Arc<dyn Stor
     assert!(list.body.contains("Patient, Routed"), "{}", list.body);
 }
 
+async fn break_glass_opens_a_record_for_a_while_and_admins_see_why(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let north = w.team("North").await;
+    let south = w.team("South").await;
+    let mut owner = w
+        .member(
+            "owner@clinic.test",
+            "Dr Owner",
+            Role::Prescriber,
+            Some(north),
+        )
+        .await;
+    let fx = owner.patient_with_alert(&w, "Ada", "Lovelace").await;
+    let mut cover = w
+        .member(
+            "cover@clinic.test",
+            "Dr Cover",
+            Role::Prescriber,
+            Some(south),
+        )
+        .await;
+    let chart_path = format!("/patients/{}", fx.patient);
+    assert!(
+        DENIED.contains(&cover.client.get(&chart_path).await.status),
+        "not in the care team"
+    );
+
+    let page = cover.client.get("/emergency").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let csrf = page.csrf();
+    let r = cover
+        .client
+        .post(
+            "/emergency",
+            &[("csrf", &csrf), ("mrn", &fx.mrn), ("reason", "urgent")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("reason: say why you need this record now"),
+        "{}",
+        r.body
+    );
+    let r = cover
+        .client
+        .post(
+            "/emergency",
+            &[
+                ("csrf", &csrf),
+                ("mrn", "K999999"),
+                ("reason", "Covering the on-call crisis line"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        DENIED.contains(&cover.client.get(&chart_path).await.status),
+        "a refused request grants nothing"
+    );
+    let reason = "Patient called the crisis line; Dr Owner is off today";
+    let r = cover
+        .client
+        .post(
+            "/emergency",
+            &[("csrf", &csrf), ("mrn", &fx.mrn), ("reason", reason)],
+        )
+        .await;
+    r.assert_redirect(&chart_path);
+    let chart = cover.client.get(&chart_path).await;
+    assert_eq!(chart.status, StatusCode::OK, "{}", chart.body);
+    assert!(chart.body.contains("Emergency access.") && chart.body.contains("Lovelace"));
+    // The owner, on the team, sees no emergency banner.
+    assert!(
+        !owner
+            .chart(&fx.patient)
+            .await
+            .body
+            .contains("Emergency access.")
+    );
+
+    let mut admin = w
+        .member("admin@clinic.test", "Ada Admin", Role::Admin, None)
+        .await;
+    let audit = admin.client.get("/admin/audit").await;
+    assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
+    assert!(
+        audit.body.contains("Dr Cover") && audit.body.contains("Patient called the crisis line"),
+        "{}",
+        audit.body
+    );
+    let events = w
+        .store()
+        .audit_events(
+            w.clinic,
+            &AuditFilter {
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("audit");
+    assert!(events.iter().any(|e| e.action == "access.break_glass"));
+
+    // Access ends when the grant expires.
+    let nurse = w
+        .member("nurse@clinic.test", "Nia Nurse", Role::Nurse, Some(south))
+        .await;
+    let ctx = AuditContext {
+        clinic_id: w.clinic,
+        actor: Actor::User(nurse.user.id),
+        origin: "test".into(),
+    };
+    let patient: PatientId = fx.patient.parse().expect("id");
+    w.store()
+        .grant_break_glass(
+            &ctx,
+            patient,
+            "A very short emergency grant",
+            now() + SignedDuration::from_millis(700),
+        )
+        .await
+        .expect("grant");
+    let mut nurse = nurse;
+    assert_eq!(nurse.client.get(&chart_path).await.status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    assert!(
+        DENIED.contains(&nurse.client.get(&chart_path).await.status),
+        "expired"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 
 macro_rules! backend {
@@ -1876,4 +2007,5 @@ both_backends!(
     without_a_mail_server_links_are_copied,
     the_json_api_does_what_the_pages_do,
     admins_staff_the_clinic_and_route_patients_to_teams,
+    break_glass_opens_a_record_for_a_while_and_admins_see_why,
 );
