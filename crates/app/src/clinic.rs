@@ -366,6 +366,19 @@ impl App {
         Ok(self.store.save_settings(&staff.ctx(), settings).await?)
     }
 
+    pub async fn update_clinic(
+        &self,
+        staff: &Staff,
+        name: &str,
+        time_zone: &str,
+    ) -> Result<Clinic, AppError> {
+        self.allow(staff, Action::ManageSettings, None).await?;
+        Ok(self
+            .store
+            .update_clinic(&staff.ctx(), name, time_zone)
+            .await?)
+    }
+
     pub async fn audit_events(
         &self,
         staff: &Staff,

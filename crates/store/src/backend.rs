@@ -710,6 +710,40 @@ macro_rules! impl_store {
                 clinic_from(&row)
             }
 
+            async fn update_clinic(&self, ctx: &AuditContext, name: &str, time_zone: &str) -> Result<Clinic> {
+                let name = name.trim();
+                if name.is_empty() || name.chars().count() > 200 {
+                    return Err(StoreError::invalid("name", "must be 1-200 characters"));
+                }
+                if jiff::tz::TimeZone::get(time_zone).is_err() {
+                    return Err(StoreError::invalid(
+                        "time_zone",
+                        format!("'{time_zone}' is not an IANA time zone (e.g. America/New_York)"),
+                    ));
+                }
+                let mut tx = self.tx().await?;
+                sqlx::query("UPDATE clinic SET name = $2, time_zone = $3 WHERE clinic_id = $1")
+                    .bind(ctx.clinic_id.0)
+                    .bind(name)
+                    .bind(time_zone)
+                    .execute(&mut *tx)
+                    .await?;
+                append_audit(&mut tx, ctx, Entry {
+                    action: "clinic.update",
+                    patient: None,
+                    entity: "clinic",
+                    entity_id: Some(ctx.clinic_id.0),
+                    detail: serde_json::json!({}),
+                })
+                .await?;
+                let row = sqlx::query("SELECT * FROM clinic WHERE clinic_id = $1")
+                    .bind(ctx.clinic_id.0)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                clinic_from(&row)
+            }
+
             async fn clinics(&self) -> Result<Vec<Clinic>> {
                 let rows = sqlx::query("SELECT * FROM clinic ORDER BY created_at, clinic_id")
                     .fetch_all(&self.pool)

@@ -13,6 +13,13 @@ pub trait ClinicStore {
     async fn create_clinic(&self, new: &NewClinic, origin: &str) -> Result<Clinic>;
     async fn clinic(&self, id: ClinicId) -> Result<Clinic>;
     async fn clinics(&self) -> Result<Vec<Clinic>>;
+    /// Renames the clinic or changes its time zone (audited).
+    async fn update_clinic(
+        &self,
+        ctx: &AuditContext,
+        name: &str,
+        time_zone: &str,
+    ) -> Result<Clinic>;
 }
 
 #[async_trait]

@@ -27,6 +27,10 @@ async fn settings_view(
     } else {
         StatusCode::OK
     };
+    let clinic = match web.app.clinic(staff.user.clinic_id).await {
+        Ok(c) => c,
+        Err(e) => return PageError(e).into_response(),
+    };
     render(
         status,
         &Settings {
@@ -34,6 +38,8 @@ async fn settings_view(
             csrf: staff.session.csrf_token.clone(),
             error,
             saved,
+            clinic_name: clinic.name,
+            time_zone: clinic.time_zone,
             s,
             roles,
         },
@@ -115,7 +121,22 @@ pub async fn save_settings(
             return settings_view(&web, &staff, current, Some(e.to_string()), false).await;
         }
     };
-    match web.app.save_settings(&staff, &s).await {
+    // The time zone is checked before anything is saved, so a bad one leaves both untouched.
+    let time_zone = get("time_zone").trim().to_string();
+    if jiff::tz::TimeZone::get(&time_zone).is_err() {
+        let msg =
+            format!("time_zone: '{time_zone}' is not an IANA time zone (e.g. America/New_York)");
+        return settings_view(&web, &staff, s, Some(msg), false).await;
+    }
+    let saved = match web.app.save_settings(&staff, &s).await {
+        Ok(()) => web
+            .app
+            .update_clinic(&staff, &get("clinic_name"), &time_zone)
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match saved {
         Ok(()) => settings_view(&web, &staff, s, None, true).await,
         Err(e @ AppError::Invalid { .. }) => {
             settings_view(&web, &staff, s, Some(e.to_string()), false).await

@@ -288,6 +288,8 @@ pub struct Settings {
     pub csrf: String,
     pub error: Option<String>,
     pub saved: bool,
+    pub clinic_name: String,
+    pub time_zone: String,
     pub s: kapstone_app::model::ClinicSettings,
     pub roles: Vec<(&'static str, bool)>,
 }

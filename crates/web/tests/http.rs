@@ -1967,6 +1967,80 @@ async fn break_glass_opens_a_record_for_a_while_and_admins_see_why(store: Arc<dy
     );
 }
 
+async fn admins_set_the_clinic_details_and_crisis_text(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let mut admin = w
+        .member("admin@clinic.test", "Ada Admin", Role::Admin, None)
+        .await;
+    let page = admin.client.get("/admin/settings").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let csrf = page.csrf();
+    let form = |tz: &'static str, days: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("clinic_name", "Boulder KAP & Co".to_string()),
+            ("time_zone", tz.to_string()),
+            ("address", "1 Pearl St".to_string()),
+            ("phone", "+1 303 555 0100".to_string()),
+            ("crisis_line", "1-800-273-8255".to_string()),
+            ("crisis_text", "Call the line below <now>.".to_string()),
+            ("alert_overdue_minutes", "60".to_string()),
+            ("portal_link_days", days.to_string()),
+            ("idle_timeout_minutes", "15".to_string()),
+            ("absolute_timeout_hours", "12".to_string()),
+        ]
+    };
+    let bad_tz = form("Mars/Olympus", "7");
+    let bad_tz: Vec<(&str, &str)> = bad_tz.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = admin.client.post("/admin/settings", &bad_tz).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("time_zone: ") && r.body.contains("is not an IANA time zone"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        w.store()
+            .settings(w.clinic)
+            .await
+            .expect("settings")
+            .crisis_line,
+        "988",
+        "nothing saved"
+    );
+    let bad_days = form("America/Denver", "0");
+    let bad_days: Vec<(&str, &str)> = bad_days.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = admin.client.post("/admin/settings", &bad_days).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body
+            .contains("portal_link_days: 0 is outside the allowed range 1-60"),
+        "{}",
+        r.body
+    );
+    let good = form("America/Denver", "5");
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = admin.client.post("/admin/settings", &good).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("Saved."));
+    let s = w.store().settings(w.clinic).await.expect("settings");
+    assert_eq!(
+        (
+            s.crisis_line.as_str(),
+            s.portal_link_days,
+            s.alert_overdue_minutes
+        ),
+        ("1-800-273-8255", 5, 60)
+    );
+    let clinic = w.store().clinic(w.clinic).await.expect("clinic");
+    assert_eq!(clinic.name, "Boulder KAP & Co");
+    assert!(
+        r.body.contains("Call the line below &#60;now&#62;.")
+            || r.body.contains("Call the line below &lt;now&gt;."),
+        "escaped"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 
 macro_rules! backend {
@@ -2008,4 +2082,5 @@ both_backends!(
     the_json_api_does_what_the_pages_do,
     admins_staff_the_clinic_and_route_patients_to_teams,
     break_glass_opens_a_record_for_a_while_and_admins_see_why,
+    admins_set_the_clinic_details_and_crisis_text,
 );
