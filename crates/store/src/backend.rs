@@ -277,6 +277,19 @@ macro_rules! impl_store {
             Ok(())
         }
 
+        /// The audit event of a read that returned a list: what was read and how many records.
+        async fn audit_read(
+            tx: &mut Tx,
+            ctx: &AuditContext,
+            action: &str,
+            patient: Option<PatientId>,
+            entity: &str,
+            entity_id: Option<Uuid>,
+            results: usize,
+        ) -> Result<()> {
+            append_audit(tx, ctx, Entry { action, patient, entity, entity_id, detail: serde_json::json!({ "results": results }) }).await
+        }
+
         fn check_details(d: &PatientDetails) -> Result<()> {
             for (field, value) in [("given_name", &d.given_name), ("family_name", &d.family_name)] {
                 let len = value.trim().chars().count();
@@ -1062,14 +1075,7 @@ macro_rules! impl_store {
                 .fetch_all(&mut *tx)
                 .await?;
                 let courses = rows.iter().map(course_from).collect::<Result<Vec<_>>>()?;
-                append_audit(&mut tx, ctx, Entry {
-                    action: "course.list",
-                    patient: Some(patient),
-                    entity: "course",
-                    entity_id: None,
-                    detail: serde_json::json!({ "results": courses.len() }),
-                })
-                .await?;
+                audit_read(&mut tx, ctx, "course.list", Some(patient), "course", None, courses.len()).await?;
                 tx.commit().await?;
                 Ok(courses)
             }
@@ -1200,14 +1206,7 @@ macro_rules! impl_store {
                 .fetch_all(&mut *tx)
                 .await?;
                 let list = rows.iter().map(encounter_from).collect::<Result<Vec<_>>>()?;
-                append_audit(&mut tx, ctx, Entry {
-                    action: "encounter.list",
-                    patient: Some(c.patient_id),
-                    entity: "course",
-                    entity_id: Some(course.0),
-                    detail: serde_json::json!({ "results": list.len() }),
-                })
-                .await?;
+                audit_read(&mut tx, ctx, "encounter.list", Some(c.patient_id), "course", Some(course.0), list.len()).await?;
                 tx.commit().await?;
                 Ok(list)
             }
@@ -1270,14 +1269,7 @@ macro_rules! impl_store {
                     .fetch_one(&mut *tx)
                     .await?;
                 let list = parse_points(&points)?;
-                append_audit(&mut tx, ctx, Entry {
-                    action: "assessment.list",
-                    patient: Some(patient),
-                    entity: "assessment",
-                    entity_id: None,
-                    detail: serde_json::json!({ "results": list.len() }),
-                })
-                .await?;
+                audit_read(&mut tx, ctx, "assessment.list", Some(patient), "assessment", None, list.len()).await?;
                 tx.commit().await?;
                 Ok(list)
             }
@@ -1293,14 +1285,7 @@ macro_rules! impl_store {
                 .fetch_all(&mut *tx)
                 .await?;
                 let list = rows.iter().map(assessment_from).collect::<Result<Vec<_>>>()?;
-                append_audit(&mut tx, ctx, Entry {
-                    action: "assessment.list",
-                    patient: Some(patient),
-                    entity: "assessment",
-                    entity_id: None,
-                    detail: serde_json::json!({ "results": list.len() }),
-                })
-                .await?;
+                audit_read(&mut tx, ctx, "assessment.list", Some(patient), "assessment", None, list.len()).await?;
                 tx.commit().await?;
                 Ok(list)
             }
@@ -1348,14 +1333,7 @@ macro_rules! impl_store {
                 .fetch_all(&mut *tx)
                 .await?;
                 let list = rows.iter().map(alert_from).collect::<Result<Vec<_>>>()?;
-                append_audit(&mut tx, ctx, Entry {
-                    action: "alert.list",
-                    patient: Some(patient),
-                    entity: "alert",
-                    entity_id: None,
-                    detail: serde_json::json!({ "results": list.len() }),
-                })
-                .await?;
+                audit_read(&mut tx, ctx, "alert.list", Some(patient), "alert", None, list.len()).await?;
                 tx.commit().await?;
                 Ok(list)
             }

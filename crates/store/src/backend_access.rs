@@ -628,14 +628,7 @@ macro_rules! impl_access {
                 .fetch_all(&mut *tx)
                 .await?;
                 let list = rows.iter().map(due_from).collect::<Result<Vec<_>>>()?;
-                append_audit(&mut tx, ctx, Entry {
-                    action: "schedule.list",
-                    patient: Some(patient),
-                    entity: "assessment_due",
-                    entity_id: None,
-                    detail: serde_json::json!({ "results": list.len() }),
-                })
-                .await?;
+                audit_read(&mut tx, ctx, "schedule.list", Some(patient), "assessment_due", None, list.len()).await?;
                 tx.commit().await?;
                 Ok(list)
             }

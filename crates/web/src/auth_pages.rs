@@ -132,11 +132,13 @@ pub async fn mfa_page(State(web): State<Shared>, headers: HeaderMap, origin: Ori
     }
 }
 
-pub async fn mfa(
-    State(web): State<Shared>,
+/// The second step of signing in: a TOTP code, or a one-time recovery code.
+async fn second_factor(
+    web: Shared,
     headers: HeaderMap,
     origin: Origin,
-    Form(f): Form<CodeForm>,
+    f: CodeForm,
+    recovery: bool,
 ) -> Response {
     if !web.limiter.allow("mfa", &origin) {
         return http::too_many();
@@ -149,11 +151,25 @@ pub async fn mfa(
     if let Err(e) = check_csrf(&staff, &f.csrf) {
         return e.into_response();
     }
-    match web.app.verify_mfa(&staff, &f.code).await {
+    let verified = if recovery {
+        web.app.verify_recovery_code(&staff, &f.recovery_code).await
+    } else {
+        web.app.verify_mfa(&staff, &f.code).await
+    };
+    match verified {
         Ok(token) => redirect_with_cookie("/dashboard", set_session_cookie(&token, web.secure)),
         Err(AppError::Invalid { message, .. }) => mfa_page_with(&web, &staff, Some(message)),
         Err(e) => PageError(e).into_response(),
     }
+}
+
+pub async fn mfa(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Form(f): Form<CodeForm>,
+) -> Response {
+    second_factor(web, headers, origin, f, false).await
 }
 
 pub async fn recovery(
@@ -162,22 +178,7 @@ pub async fn recovery(
     origin: Origin,
     Form(f): Form<CodeForm>,
 ) -> Response {
-    if !web.limiter.allow("mfa", &origin) {
-        return http::too_many();
-    }
-    let staff = match pending(&web, &headers, &origin).await {
-        Ok((staff, SessionState::NeedsMfa)) => staff,
-        Ok(_) => return Redirect::to("/dashboard").into_response(),
-        Err(r) => return r,
-    };
-    if let Err(e) = check_csrf(&staff, &f.csrf) {
-        return e.into_response();
-    }
-    match web.app.verify_recovery_code(&staff, &f.recovery_code).await {
-        Ok(token) => redirect_with_cookie("/dashboard", set_session_cookie(&token, web.secure)),
-        Err(AppError::Invalid { message, .. }) => mfa_page_with(&web, &staff, Some(message)),
-        Err(e) => PageError(e).into_response(),
-    }
+    second_factor(web, headers, origin, f, true).await
 }
 
 async fn enrol_page_with(web: &Shared, staff: &Staff, error: Option<String>) -> Response {
