@@ -35,6 +35,8 @@ pub struct PortalOutcome {
 pub struct IssuedLink {
     pub url: String,
     pub expires_at: jiff::Timestamp,
+    /// The instrument the link is for (an id of the library).
+    pub instrument: String,
 }
 
 impl App {
@@ -61,6 +63,7 @@ impl App {
         Ok(IssuedLink {
             url: format!("{}/p/{token}", self.config.public_url.trim_end_matches('/')),
             expires_at,
+            instrument: d.instrument,
         })
     }
 

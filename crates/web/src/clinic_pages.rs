@@ -418,8 +418,8 @@ pub async fn course_status(
     };
     let reason = Some(f.reason.as_str()).filter(|r| !r.trim().is_empty());
     // The course must belong to the patient in the path, or it is not found.
-    let chart = page!(ok_or_page(web.app.chart(&staff, id).await));
-    if !chart.courses.iter().any(|(c, _)| c.id == course) {
+    let courses = page!(ok_or_page(web.app.courses(&staff, id).await));
+    if !courses.iter().any(|c| c.id == course) {
         return PageError(AppError::NotFound).into_response();
     }
     match web
@@ -453,14 +453,11 @@ pub async fn create_link(
     }
     let link = page!(ok_or_page(web.app.send_portal_link(&staff, id, due).await));
     let p = page!(ok_or_page(web.app.patient(&staff, id).await));
-    let chart = page!(ok_or_page(web.app.chart(&staff, id).await));
-    let instrument = chart
-        .dues
-        .iter()
-        .find(|d| d.id == due)
-        .and_then(|d| web.app.library().get(&d.instrument))
-        .map(|i| i.short_name.clone())
-        .unwrap_or_default();
+    let instrument = web
+        .app
+        .library()
+        .get(&link.instrument)
+        .map_or_else(|| link.instrument.clone(), |i| i.short_name.clone());
     render(
         StatusCode::OK,
         &LinkPage {
