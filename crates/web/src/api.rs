@@ -81,6 +81,22 @@ async fn writer(web: &Shared, headers: &HeaderMap, origin: &Origin) -> Result<St
     Ok(staff)
 }
 
+/// A state-changing call about one patient: signed in, CSRF header, and the policy asked for
+/// this action on this patient *before* the body is read, so a refusal looks the same whatever
+/// was sent.
+async fn patient_writer(
+    web: &Shared,
+    headers: &HeaderMap,
+    origin: &Origin,
+    pid: &str,
+    action: Action,
+) -> Result<(Staff, PatientId), ApiError> {
+    let staff = writer(web, headers, origin).await?;
+    let patient: PatientId = id(pid)?;
+    web.app.check(&staff, action, Some(patient)).await?;
+    Ok((staff, patient))
+}
+
 fn id<T: FromStr>(s: &str) -> Result<T, ApiError> {
     T::from_str(s).map_err(|_| ApiError(AppError::NotFound))
 }
@@ -231,12 +247,8 @@ pub async fn open_course(
     Path(pid): Path<String>,
     bytes: Bytes,
 ) -> ApiResult {
-    let staff = writer(&web, &headers, &origin).await?;
-    let patient: PatientId = id(&pid)?;
-    // Asked before the body is read, so a refusal looks the same whatever was sent.
-    web.app
-        .check(&staff, Action::ManageCourse, Some(patient))
-        .await?;
+    let (staff, patient) =
+        patient_writer(&web, &headers, &origin, &pid, Action::ManageCourse).await?;
     let b: CourseBody = body(&bytes)?;
     let indication = Indication::parse(&b.indication)
         .map_err(|e| ApiError(AppError::invalid("indication", e.to_string())))?;
@@ -329,11 +341,8 @@ pub async fn record_assessment(
     Path(pid): Path<String>,
     bytes: Bytes,
 ) -> ApiResult {
-    let staff = writer(&web, &headers, &origin).await?;
-    let patient: PatientId = id(&pid)?;
-    web.app
-        .check(&staff, Action::RecordAssessment, Some(patient))
-        .await?;
+    let (staff, patient) =
+        patient_writer(&web, &headers, &origin, &pid, Action::RecordAssessment).await?;
     let b: AssessmentBody = body(&bytes)?;
     let course = b.course_id.as_deref().map(id::<CourseId>).transpose()?;
     let rec = web
@@ -384,12 +393,9 @@ pub async fn acknowledge(
     Path((pid, aid)): Path<(String, String)>,
     bytes: Bytes,
 ) -> ApiResult {
-    let staff = writer(&web, &headers, &origin).await?;
-    let patient: PatientId = id(&pid)?;
+    let (staff, patient) =
+        patient_writer(&web, &headers, &origin, &pid, Action::AcknowledgeAlert).await?;
     let alert: AlertId = id(&aid)?;
-    web.app
-        .check(&staff, Action::AcknowledgeAlert, Some(patient))
-        .await?;
     let b: AckBody = body(&bytes)?;
     let a = web
         .app

@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use kapstone_app::AppError;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -206,8 +206,4 @@ pub fn too_many() -> Response {
         "Too many attempts from this address; wait a minute and try again.",
     )
         .into_response()
-}
-
-pub fn parse_ip(s: &str) -> Option<IpAddr> {
-    s.parse().ok()
 }

@@ -263,16 +263,6 @@ pub const PATIENT_ROUTES: &[(&str, &str)] = &[
     ("POST", "/patients/{id}/alerts/{alert}/ack"),
 ];
 
-/// Serves until the process ends.
-pub async fn serve(web: Shared, addr: SocketAddr) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    axum::serve(
-        listener,
-        router(web).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .await
-}
-
 /// Binds first (so the caller can print the real address), then serves.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr).await

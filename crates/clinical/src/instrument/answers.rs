@@ -20,15 +20,6 @@ impl Answers {
     pub fn values(&self) -> &[Option<i64>] {
         &self.values
     }
-
-    /// The comma-separated form used on the command line and in imports: `0,1,-,3`.
-    pub fn to_list(&self) -> String {
-        self.values
-            .iter()
-            .map(|v| v.map_or_else(|| "-".to_string(), |v| v.to_string()))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -435,10 +435,6 @@ impl Instrument {
     pub fn item(&self, number: u16) -> Option<&Item> {
         self.items.get(usize::from(number).checked_sub(1)?)
     }
-
-    pub fn has_alerting_flags(&self) -> bool {
-        self.flags.iter().any(|f| f.alert)
-    }
 }
 
 fn check_items(
