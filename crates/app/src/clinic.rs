@@ -11,11 +11,15 @@ use kapstone_clinical::vocab::Role;
 use kapstone_store::model::*;
 
 /// Everything the patient chart shows.
+/// How many of the latest assessments the chart reads in full (for its timeline); the trend
+/// charts draw every scored result from the compact series.
+pub const CHART_RECENT: usize = 200;
+
 #[derive(Debug, Clone)]
 pub struct Chart {
     pub patient: Patient,
     pub courses: Vec<(Course, Vec<Encounter>)>,
-    pub assessments: Vec<AssessmentPoint>,
+    pub assessments: ChartAssessments,
     pub alerts: Vec<Alert>,
     pub dues: Vec<Due>,
 }
@@ -174,7 +178,7 @@ impl App {
         Ok(Chart {
             patient,
             courses,
-            assessments: self.store.assessment_points(&ctx, id).await?,
+            assessments: self.store.chart_assessments(&ctx, id, CHART_RECENT).await?,
             alerts: self.store.alerts_of(&ctx, id).await?,
             dues: self.store.dues_of(&ctx, id).await?,
         })

@@ -432,34 +432,51 @@ macro_rules! impl_store {
             Ok(date.at(9, 0, 0, 0).to_zoned(tz.clone()).map_err(|e| corrupt("planned_for", e))?.timestamp())
         }
 
-        /// Decodes the aggregated `[[id, course_id, instrument, time_point, complete, total,
-        /// severity, flags, administered_at], …]` both backends produce.
-        fn parse_points(json: &str) -> Result<Vec<AssessmentPoint>> {
-            let rows: Vec<serde_json::Value> = serde_json::from_str(json).map_err(|e| corrupt("points", e))?;
-            let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
-            let mut out = rows
-                .iter()
-                .map(|r| -> Result<AssessmentPoint> {
-                    let f = |i: usize| r.get(i).cloned().unwrap_or(serde_json::Value::Null);
-                    let uuid = |v: serde_json::Value| -> Result<Option<Uuid>> {
-                        v.as_str().map(Uuid::parse_str).transpose().map_err(|e| corrupt("points.id", e))
+        /// Decodes the aggregated points both backends produce: fields `id, course_id, instrument,
+        /// time_point, complete, total, severity, flags (JSON array), administered_at` separated by
+        /// U+001F, points by U+001E; the time is RFC 3339 text or microseconds since the epoch.
+        /// The patient's latest `limit` assessments as points, oldest first.
+        async fn recent_points(tx: &mut Tx, ctx: &AuditContext, patient: PatientId, limit: i64) -> Result<Vec<AssessmentPoint>> {
+            let points: Option<String> = sqlx::query_scalar($points_sql)
+                .bind(ctx.clinic_id.0)
+                .bind(patient.0)
+                .bind(limit)
+                .fetch_one(&mut **tx)
+                .await?;
+            parse_points(points.as_deref())
+        }
+
+        fn parse_points(text: Option<&str>) -> Result<Vec<AssessmentPoint>> {
+            let Some(text) = text.filter(|t| !t.is_empty()) else {
+                return Ok(Vec::new());
+            };
+            let mut out = text
+                .split('\u{1e}')
+                .map(|row| -> Result<AssessmentPoint> {
+                    let f: Vec<&str> = row.split('\u{1f}').collect();
+                    let [id, course, instrument, time_point, complete, total, severity, flags, at] = f[..] else {
+                        return Err(corrupt("points", format!("{} fields", f.len())));
                     };
-                    let flags: Vec<String> = serde_json::from_str(&text(&f(7)).unwrap_or_else(|| "[]".into()))
-                        .map_err(|e| corrupt("points.flags", e))?;
-                    let at: Timestamp = text(&f(8))
-                        .ok_or_else(|| corrupt("points.administered_at", "missing"))?
-                        .parse()
-                        .map_err(|e| corrupt("points.administered_at", e))?;
+                    let uuid = |v: &str| Uuid::parse_str(v).map_err(|e| corrupt("points.id", e));
+                    let flags: Vec<String> = serde_json::from_str(flags).map_err(|e| corrupt("points.flags", e))?;
+                    let administered_at = match at.parse::<i64>() {
+                        Ok(micros) => Timestamp::from_microsecond(micros).map_err(|e| corrupt("points.administered_at", e))?,
+                        Err(_) => at.parse().map_err(|e| corrupt("points.administered_at", e))?,
+                    };
                     Ok(AssessmentPoint {
-                        id: AssessmentId(uuid(f(0))?.ok_or_else(|| corrupt("points.id", "missing"))?),
-                        course_id: uuid(f(1))?.map(CourseId),
-                        instrument: text(&f(2)).unwrap_or_default(),
-                        time_point: text(&f(3)).unwrap_or_default(),
-                        complete: f(4).as_bool().or_else(|| f(4).as_i64().map(|n| n != 0)).unwrap_or(false),
-                        total: f(5).as_f64(),
-                        severity: text(&f(6)),
+                        id: AssessmentId(uuid(id)?),
+                        course_id: if course.is_empty() { None } else { Some(CourseId(uuid(course)?)) },
+                        instrument: instrument.to_string(),
+                        time_point: time_point.to_string(),
+                        complete: matches!(complete, "1" | "true" | "t"),
+                        total: if total.is_empty() {
+                            None
+                        } else {
+                            Some(total.parse().map_err(|e| corrupt("points.total", e))?)
+                        },
+                        severity: (!severity.is_empty()).then(|| severity.to_string()),
                         flags: flags.join(","),
-                        administered_at: at,
+                        administered_at,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -546,6 +563,52 @@ macro_rules! impl_store {
             Ok(())
         }
 
+        /// A scored assessment as a point of the patient's score series (see migration 0004);
+        /// an incomplete form has no total and no point.
+        fn series_point(a: &Assessment) -> Option<String> {
+            let total = a.total?;
+            let label: String = a.time_point.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+            Some(format!("{}\u{1f}{total}\u{1f}{label}", a.administered_at.as_microsecond()))
+        }
+
+        /// Appends points (already joined by U+001E) to the patient's series for an instrument.
+        async fn append_series(tx: &mut Tx, clinic: ClinicId, patient: PatientId, instrument: &str, points: &str) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO score_series (clinic_id, patient_id, instrument, points) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (clinic_id, patient_id, instrument) DO UPDATE SET points = score_series.points || $5",
+            )
+            .bind(clinic.0)
+            .bind(patient.0)
+            .bind(instrument)
+            .bind(points)
+            .bind(format!("\u{1e}{points}"))
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        /// Decodes one instrument's series; the time is microseconds since the epoch, or RFC 3339
+        /// text where SQLite's migration back-filled it.
+        fn parse_series(instrument: &str, text: &str, out: &mut Vec<SeriesPoint>) -> Result<()> {
+            for point in text.split('\u{1e}').filter(|p| !p.is_empty()) {
+                let mut f = point.splitn(3, '\u{1f}');
+                let (Some(at), Some(total), Some(label)) = (f.next(), f.next(), f.next()) else {
+                    return Err(corrupt("score_series.points", "a point has fewer than three fields"));
+                };
+                let administered_at = match at.parse::<i64>() {
+                    Ok(micros) => Timestamp::from_microsecond(micros).map_err(|e| corrupt("score_series.time", e))?,
+                    Err(_) => at.parse().map_err(|e| corrupt("score_series.time", e))?,
+                };
+                out.push(SeriesPoint {
+                    instrument: instrument.to_string(),
+                    administered_at,
+                    total: total.parse().map_err(|e| corrupt("score_series.total", e))?,
+                    time_point: label.to_string(),
+                });
+            }
+            Ok(())
+        }
+
         /// The open alert a raised flag opens.
         fn alert_record(a: &Assessment, flag: &kapstone_clinical::instrument::RaisedFlag) -> Alert {
             Alert {
@@ -611,6 +674,9 @@ macro_rules! impl_store {
             }
             let a = assessment_record(ctx.clinic_id, new.patient_id, new.course_id, new.encounter_id, &new.response, time_point, new.administered_at);
             insert_assessment_row(tx, &a).await?;
+            if let Some(point) = series_point(&a) {
+                append_series(tx, a.clinic_id, a.patient_id, &a.instrument, &point).await?;
+            }
             append_audit(tx, ctx, Entry {
                 action: "assessment.record",
                 patient: Some(a.patient_id),
@@ -1262,16 +1328,35 @@ macro_rules! impl_store {
             async fn assessment_points(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<AssessmentPoint>> {
                 let mut tx = self.tx().await?;
                 $store::patient_in(&mut tx, ctx, patient).await?;
-                // One row, aggregated in the database: per-row transfer dominates for long histories.
-                let points: String = sqlx::query_scalar($points_sql)
+                let list = recent_points(&mut tx, ctx, patient, i64::MAX).await?;
+                audit_read(&mut tx, ctx, "assessment.list", Some(patient), "assessment", None, list.len()).await?;
+                tx.commit().await?;
+                Ok(list)
+            }
+
+            async fn chart_assessments(&self, ctx: &AuditContext, patient: PatientId, recent: usize) -> Result<ChartAssessments> {
+                let mut tx = self.tx().await?;
+                $store::patient_in(&mut tx, ctx, patient).await?;
+                let rows = sqlx::query("SELECT instrument, points FROM score_series WHERE clinic_id = $1 AND patient_id = $2")
+                    .bind(ctx.clinic_id.0)
+                    .bind(patient.0)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let mut series = Vec::new();
+                for row in &rows {
+                    parse_series(row.try_get("instrument")?, row.try_get("points")?, &mut series)?;
+                }
+                series.sort_by_key(|p| p.administered_at);
+                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assessment WHERE clinic_id = $1 AND patient_id = $2")
                     .bind(ctx.clinic_id.0)
                     .bind(patient.0)
                     .fetch_one(&mut *tx)
                     .await?;
-                let list = parse_points(&points)?;
-                audit_read(&mut tx, ctx, "assessment.list", Some(patient), "assessment", None, list.len()).await?;
+                let recent = recent_points(&mut tx, ctx, patient, i64::try_from(recent).unwrap_or(i64::MAX)).await?;
+                let count = usize::try_from(count).map_err(|e| corrupt("count", e))?;
+                audit_read(&mut tx, ctx, "assessment.list", Some(patient), "assessment", None, count).await?;
                 tx.commit().await?;
-                Ok(list)
+                Ok(ChartAssessments { series, recent, count })
             }
 
             async fn assessments_of(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Assessment>> {

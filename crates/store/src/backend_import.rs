@@ -102,6 +102,8 @@ macro_rules! impl_import {
                         }
                         counts.encounters += ic.encounters.len();
                         let mut done: std::collections::HashMap<(String, String), AssessmentId> = Default::default();
+                        // One append per instrument: appending per assessment rewrites a growing row.
+                        let mut series: std::collections::BTreeMap<String, Vec<String>> = Default::default();
                         for ia in &ic.assessments {
                             let mut a = assessment_record(
                                 ctx.clinic_id,
@@ -115,6 +117,9 @@ macro_rules! impl_import {
                             // Imported records were recorded when they were given.
                             a.recorded_at = ia.administered_at;
                             insert_assessment_row(&mut tx, &a).await?;
+                            if let Some(point) = series_point(&a) {
+                                series.entry(a.instrument.clone()).or_default().push(point);
+                            }
                             done.insert((a.instrument.clone(), a.time_point.clone()), a.id);
                             for flag in ia.response.score().flags.iter().filter(|f| f.alert) {
                                 let mut alert = alert_record(&a, flag);
@@ -126,6 +131,9 @@ macro_rules! impl_import {
                                 insert_alert_row(&mut tx, &alert).await?;
                                 counts.alerts += 1;
                             }
+                        }
+                        for (instrument, points) in &series {
+                            append_series(&mut tx, ctx.clinic_id, p.id, instrument, &points.join("\u{1e}")).await?;
                         }
                         assessments_here += ic.assessments.len();
                         for d in &ic.dues {

@@ -524,6 +524,26 @@ pub struct AssessmentPoint {
     pub administered_at: Timestamp,
 }
 
+/// One scored result on a trend chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesPoint {
+    pub instrument: String,
+    pub administered_at: Timestamp,
+    pub total: f64,
+    pub time_point: String,
+}
+
+/// What the patient chart reads of the assessments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartAssessments {
+    /// Every scored result, oldest first.
+    pub series: Vec<SeriesPoint>,
+    /// The latest assessments (scored or not), oldest first.
+    pub recent: Vec<AssessmentPoint>,
+    /// All the patient's assessments, scored or not.
+    pub count: usize,
+}
+
 /// Emergency access to a patient outside the user's care teams, with its reason and expiry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakGlass {

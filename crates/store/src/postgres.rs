@@ -30,9 +30,12 @@ crate::backend::impl_store!(
     PgStore,
     sqlx::Postgres,
     "BEGIN",
-    points: "SELECT COALESCE(json_agg(json_build_array(id, course_id, instrument, time_point, complete, total, \
-             severity, flags, administered_at)), '[]'::json)::text FROM assessment \
-             WHERE clinic_id = $1 AND patient_id = $2"
+    // The same separated text as SQLite's, with the time as microseconds since the epoch.
+    points: "SELECT string_agg(concat_ws(chr(31), id, COALESCE(course_id::text, ''), instrument, time_point, \
+             complete::int, COALESCE(total::text, ''), COALESCE(severity, ''), flags, \
+             (extract(epoch FROM administered_at) * 1000000)::bigint), chr(30)) \
+             FROM (SELECT * FROM assessment WHERE clinic_id = $1 AND patient_id = $2 \
+             ORDER BY administered_at DESC, id DESC LIMIT $3) AS recent"
 );
 crate::backend_access::impl_access!(PgStore);
 crate::backend_import::impl_import!(PgStore);

@@ -90,6 +90,15 @@ pub trait AssessmentStore {
         ctx: &AuditContext,
         patient: PatientId,
     ) -> Result<Vec<AssessmentPoint>>;
+    /// What the chart draws: every scored result as a series point (from the compact series
+    /// kept with each assessment), the latest `recent` assessments in full, and how many
+    /// assessments the patient has. One audited read.
+    async fn chart_assessments(
+        &self,
+        ctx: &AuditContext,
+        patient: PatientId,
+        recent: usize,
+    ) -> Result<ChartAssessments>;
 }
 
 #[async_trait]

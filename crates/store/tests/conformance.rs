@@ -611,6 +611,42 @@ async fn assessments_keep_every_answer_and_raise_alerts(store: &dyn Store) {
         })
         .collect();
     assert_eq!(got, projected);
+
+    // The compact series holds every scored result; the full points are limited to the latest.
+    let chart = store
+        .chart_assessments(&w.admin, p.id, 2)
+        .await
+        .expect("chart");
+    let scored: Vec<_> = stored
+        .iter()
+        .filter_map(|a| {
+            Some((
+                a.instrument.clone(),
+                a.administered_at,
+                a.total?,
+                a.time_point.clone(),
+            ))
+        })
+        .collect();
+    let mut series: Vec<_> = chart
+        .series
+        .iter()
+        .map(|s| {
+            (
+                s.instrument.clone(),
+                s.administered_at,
+                s.total,
+                s.time_point.clone(),
+            )
+        })
+        .collect();
+    series.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    let mut scored = scored;
+    scored.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    assert!(!series.is_empty());
+    assert_eq!(series, scored);
+    assert_eq!(chart.count, 3);
+    assert_eq!(chart.recent, points[1..].to_vec());
     let nobody = patient(store, &w, "No", "Answers").await;
     assert!(
         store
@@ -1408,6 +1444,20 @@ async fn imports_are_all_or_nothing(store: &dyn Store) {
         acked,
         [true, false],
         "the old flag arrives acknowledged, the recent one open"
+    );
+    let chart = store
+        .chart_assessments(&w.admin, p.id, 10)
+        .await
+        .expect("chart");
+    let series: Vec<_> = chart
+        .series
+        .iter()
+        .map(|s| (s.administered_at, s.total, s.time_point.as_str()))
+        .collect();
+    assert_eq!(
+        series,
+        [(t0, 17.0, "baseline"), (t0 + day * 60, 9.0, "month_1")],
+        "the import writes the chart's series too"
     );
     let dues = store.dues_of(&w.admin, p.id).await.expect("dues");
     assert_eq!(

@@ -191,7 +191,7 @@ async fn measure(backend: &str, store: Arc<dyn Store>) {
     for (what, step) in [
         ("one audited patient read", 0),
         ("the full assessments query", 1),
-        ("the assessment points query", 3),
+        ("the chart assessments query", 3),
         ("the encounters query", 2),
     ] {
         let mut t = Vec::with_capacity(RUNS);
@@ -209,7 +209,7 @@ async fn measure(backend: &str, store: Arc<dyn Store>) {
                 3 => drop(
                     web.app
                         .store()
-                        .assessment_points(&ctx, patient)
+                        .chart_assessments(&ctx, patient, kapstone_app::clinic::CHART_RECENT)
                         .await
                         .expect("read"),
                 ),

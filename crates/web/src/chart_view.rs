@@ -8,7 +8,7 @@ use kapstone_app::App;
 use kapstone_app::clinic::{Chart, mark_overdue};
 use kapstone_app::clinical::course::{EncounterKind, EncounterStatus, Indication, Route};
 use kapstone_app::clinical::protocol::TEMPLATES;
-use kapstone_app::model::{AssessmentPoint, Due};
+use kapstone_app::model::{AssessmentPoint, Due, SeriesPoint};
 use kapstone_outcomes::{ChangeRule, DoseMarker, ReferenceLine, TrendChart, TrendPoint, XTick};
 
 /// The timeline shows the most recent events; the trend charts keep every assessment.
@@ -48,16 +48,16 @@ fn badge(label: &str, class: &'static str, rule: &ChangeRule) -> Badge {
     }
 }
 
-fn change_view(instrument: &str, series: &[&AssessmentPoint]) -> Option<ChangeView> {
+fn change_view(instrument: &str, series: &[&SeriesPoint]) -> Option<ChangeView> {
     let baseline = series
         .iter()
-        .find(|a| a.time_point == "baseline")
-        .or_else(|| series.first())?;
-    let latest = series.last()?;
-    if latest.id == baseline.id {
+        .position(|a| a.time_point == "baseline")
+        .unwrap_or(0);
+    let last = series.len().checked_sub(1)?;
+    if last == baseline {
         return None;
     }
-    let (b, l) = (baseline.total?, latest.total?);
+    let (b, l) = (series[baseline].total, series[last].total);
     let ch = kapstone_outcomes::change(instrument, b, l)?;
     let d = &ch.definition;
     let mut badges = Vec::new();
@@ -87,6 +87,24 @@ fn change_view(instrument: &str, series: &[&AssessmentPoint]) -> Option<ChangeVi
         delta: format!("{:+}{pct}", fmt_total(ch.delta)),
         badges,
     })
+}
+
+fn assessment_entry(app: &App, a: &AssessmentPoint) -> String {
+    let name = app
+        .library()
+        .get(&a.instrument)
+        .map_or_else(|| a.instrument.clone(), |i| i.short_name.clone());
+    let result = match (a.total, &a.severity) {
+        (Some(t), Some(s)) => format!("{} ({})", fmt_total(t), s.replace('_', " ")),
+        (Some(t), None) => fmt_total(t),
+        (None, _) => "incomplete".into(),
+    };
+    let flags = if a.flags.is_empty() {
+        String::new()
+    } else {
+        format!(" — flags: {}", a.flags.replace(',', ", "))
+    };
+    format!("{name} {}: {result}{flags}", a.time_point.replace('_', " "))
 }
 
 fn due_status(d: &Due, today: Date) -> &'static str {
@@ -147,11 +165,7 @@ pub fn build(
         .filter(|e| e.kind == EncounterKind::Dosing && e.status != EncounterStatus::Cancelled)
         .filter_map(|e| Some((e.occurred_at.or(e.planned_for)?, e.sequence)))
         .collect();
-    let scored: Vec<&AssessmentPoint> = chart
-        .assessments
-        .iter()
-        .filter(|a| a.total.is_some())
-        .collect();
+    let scored = &chart.assessments.series;
     let origin = scored
         .iter()
         .map(|a| a.administered_at)
@@ -167,11 +181,7 @@ pub fn build(
 
     let mut charts = Vec::new();
     for inst in app.library().iter() {
-        let series: Vec<&AssessmentPoint> = scored
-            .iter()
-            .copied()
-            .filter(|a| a.instrument == inst.id)
-            .collect();
+        let series: Vec<&SeriesPoint> = scored.iter().filter(|a| a.instrument == inst.id).collect();
         if series.is_empty() {
             continue;
         }
@@ -180,17 +190,15 @@ pub fn build(
         };
         c.points = series
             .iter()
-            .filter_map(|a| {
-                Some(TrendPoint {
-                    x: days(origin, a.administered_at),
-                    y: a.total?,
-                    label: Some(format!(
-                        "{} {} ({})",
-                        day_of(a.administered_at),
-                        fmt_total(a.total?),
-                        a.time_point
-                    )),
-                })
+            .map(|a| TrendPoint {
+                x: days(origin, a.administered_at),
+                y: a.total,
+                label: Some(format!(
+                    "{} {} ({})",
+                    day_of(a.administered_at),
+                    fmt_total(a.total),
+                    a.time_point
+                )),
             })
             .collect();
         c.markers = doses
@@ -254,43 +262,42 @@ pub fn build(
         })
         .collect();
 
-    let mut timeline: Vec<(Timestamp, String)> = Vec::new();
-    for (_, encounters) in &chart.courses {
-        for e in encounters {
-            if let Some(t) = e.occurred_at.or(e.planned_for) {
-                timeline.push((
-                    t,
-                    format!(
-                        "{} session {} ({})",
-                        e.kind.as_str().replace('_', "-"),
-                        e.sequence,
-                        e.status
-                    ),
-                ));
-            }
-        }
+    // Only the shown entries are formatted: a long history has thousands.
+    enum Event<'a> {
+        Encounter(&'a kapstone_app::model::Encounter),
+        Assessment(&'a AssessmentPoint),
     }
-    for a in &chart.assessments {
-        let name = app
-            .library()
-            .get(&a.instrument)
-            .map_or_else(|| a.instrument.clone(), |i| i.short_name.clone());
-        let result = match (a.total, &a.severity) {
-            (Some(t), Some(s)) => format!("{} ({})", fmt_total(t), s.replace('_', " ")),
-            (Some(t), None) => fmt_total(t),
-            (None, _) => "incomplete".into(),
-        };
-        let flags = if a.flags.is_empty() {
-            String::new()
-        } else {
-            format!(" — flags: {}", a.flags.replace(',', ", "))
-        };
-        timeline.push((
-            a.administered_at,
-            format!("{name} {}: {result}{flags}", a.time_point.replace('_', " ")),
-        ));
-    }
-    timeline.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let mut events: Vec<(Timestamp, Event)> = chart
+        .courses
+        .iter()
+        .flat_map(|(_, encounters)| encounters)
+        .filter_map(|e| Some((e.occurred_at.or(e.planned_for)?, Event::Encounter(e))))
+        .chain(
+            chart
+                .assessments
+                .recent
+                .iter()
+                .map(|a| (a.administered_at, Event::Assessment(a))),
+        )
+        .collect();
+    let timeline_total = events.len() - chart.assessments.recent.len() + chart.assessments.count;
+    events.sort_by_key(|e| std::cmp::Reverse(e.0));
+    events.truncate(TIMELINE_SHOWN);
+    let timeline = events
+        .into_iter()
+        .map(|(t, event)| TimelineEntry {
+            when: day_of(t).to_string(),
+            what: match event {
+                Event::Encounter(e) => format!(
+                    "{} session {} ({})",
+                    e.kind.as_str().replace('_', "-"),
+                    e.sequence,
+                    e.status
+                ),
+                Event::Assessment(a) => assessment_entry(app, a),
+            },
+        })
+        .collect();
 
     ChartPage {
         layout,
@@ -305,16 +312,9 @@ pub fn build(
         charts,
         dues,
         courses,
-        timeline_total: timeline.len(),
+        timeline_total,
         emergency: false,
-        timeline: timeline
-            .into_iter()
-            .take(TIMELINE_SHOWN)
-            .map(|(t, what)| TimelineEntry {
-                when: day_of(t).to_string(),
-                what,
-            })
-            .collect(),
+        timeline,
         indications: Indication::IDS.to_vec(),
         routes: Route::IDS.to_vec(),
         templates: TEMPLATES.iter().map(|t| (t.id, t.name)).collect(),
