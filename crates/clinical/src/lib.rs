@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod course;
+pub mod dosing;
 pub mod instrument;
 pub mod protocol;
 pub mod vocab;
