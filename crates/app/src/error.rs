@@ -69,7 +69,20 @@ impl From<StoreError> for AppError {
             StoreError::Transition(TransitionError::ReasonRequired) => {
                 AppError::invalid("reason", "discontinuing a course needs a reason")
             }
+            StoreError::Field(f) => f.into(),
+            // A signed encounter refuses writes: a conflict with the record's state, not a
+            // rate limit (which is what AppError::Locked means).
+            StoreError::Locked(m) => AppError::Conflict(m),
             other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<kapstone_clinical::dosing::FieldError> for AppError {
+    fn from(e: kapstone_clinical::dosing::FieldError) -> Self {
+        AppError::Invalid {
+            field: e.field,
+            message: e.message,
         }
     }
 }

@@ -662,13 +662,8 @@ macro_rules! impl_store {
                 }
             }
             if let Some(enc) = new.encounter_id {
-                let row = sqlx::query("SELECT patient_id FROM encounter WHERE clinic_id = $1 AND id = $2")
-                    .bind(ctx.clinic_id.0)
-                    .bind(enc.0)
-                    .fetch_optional(&mut **tx)
-                    .await?
-                    .ok_or_else(|| StoreError::not_found("encounter", enc))?;
-                if row.try_get::<Uuid, _>("patient_id")? != new.patient_id.0 {
+                // An in-session questionnaire (CADSS-6) is part of the encounter: refused once signed.
+                if unlocked(tx, ctx, enc).await?.patient_id != new.patient_id {
                     return Err(StoreError::invalid("encounter_id", "belongs to another patient"));
                 }
             }
@@ -1156,6 +1151,9 @@ macro_rules! impl_store {
                 let mut tx = self.tx().await?;
                 let current = Self::course_in(&mut tx, ctx, id).await?;
                 current.status.transition(to, reason)?;
+                if to == CourseStatus::Active {
+                    ensure_ready_to_dose(&mut tx, ctx, &current).await?;
+                }
                 let at = now();
                 let reason = reason.map(str::trim).filter(|r| !r.is_empty());
                 let closed_at = to.is_closed().then_some(Ts(at));

@@ -18,6 +18,12 @@ pub enum StoreError {
     Conflict(String),
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// Input refused by a clinical rule (kapstone_clinical::dosing), naming the field.
+    #[error(transparent)]
+    Field(#[from] kapstone_clinical::dosing::FieldError),
+    /// The encounter is signed: nothing in it changes; add an addendum instead.
+    #[error("{0}")]
+    Locked(String),
     #[error("database URL: '{0}' is not supported; use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
     #[error("database migration failed: {0}")]

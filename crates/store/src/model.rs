@@ -555,3 +555,201 @@ pub struct BreakGlass {
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
 }
+
+// ---- The clinical record: screening, consent, dosing sessions, notes ----
+
+pub use kapstone_clinical::dosing::administration::Dose;
+pub use kapstone_clinical::dosing::events::{AdverseEvent, Checklist, Discharge, Measure, Setting};
+pub use kapstone_clinical::dosing::policy::DosingPolicy;
+pub use kapstone_clinical::dosing::screening::{Decision, Finding, Medication, PregnancyStatus};
+pub use kapstone_clinical::dosing::vitals::Vitals;
+
+id_type!(
+    MedicationId,
+    ConsentDocumentId,
+    ConsentId,
+    AddendumId,
+    RecordEntryId,
+    PsychotherapyNoteId
+);
+
+/// A prescriber's eligibility decision as submitted (already checked by the clinical rules).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScreeningInput {
+    pub findings: Vec<Finding>,
+    pub pregnancy_status: PregnancyStatus,
+    pub weight_kg: f64,
+    pub vitals: Vitals,
+    pub decision: Decision,
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Screening {
+    pub course_id: CourseId,
+    pub patient_id: PatientId,
+    pub input: ScreeningInput,
+    pub signed_by: UserId,
+    pub signed_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MedicationRecord {
+    pub id: MedicationId,
+    pub patient_id: PatientId,
+    pub medication: Medication,
+    pub added_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentDocument {
+    pub id: ConsentDocumentId,
+    pub version: String,
+    pub title: String,
+    pub body: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewConsent {
+    pub patient_id: PatientId,
+    pub document_id: ConsentDocumentId,
+    pub signer_name: String,
+    pub witness_name: String,
+    pub signed_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub id: ConsentId,
+    pub patient_id: PatientId,
+    pub document_id: ConsentDocumentId,
+    pub version: String,
+    pub signer_name: String,
+    pub witness_name: String,
+    pub signed_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    pub revocation_reason: Option<String>,
+}
+
+/// A preparation encounter's structured fields (kap-protocol.md §4.2).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Preparation {
+    /// In the patient's words.
+    pub intentions: String,
+    pub skills: String,
+    pub support_person: String,
+    pub support_contact: String,
+    pub integration_plan: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncounterNote {
+    pub body: String,
+    pub preparation: Option<Preparation>,
+    pub updated_by: UserId,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addendum {
+    pub id: AddendumId,
+    pub author_id: UserId,
+    pub body: String,
+    pub created_at: Timestamp,
+}
+
+/// What the pre-dose checklist records when a dosing session starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DosingStart {
+    pub started_at: Timestamp,
+    pub checklist: Checklist,
+    pub setting: Setting,
+    pub predose: Vitals,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DosingSession {
+    pub start: DosingStart,
+    pub discharged_at: Option<Timestamp>,
+    pub discharge: Option<Discharge>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Administration {
+    pub id: RecordEntryId,
+    pub dose: Dose,
+    pub given_at: Timestamp,
+    pub given_by: UserId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VitalSign {
+    pub id: RecordEntryId,
+    pub taken_at: Timestamp,
+    pub vitals: Vitals,
+    pub recorded_by: UserId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub id: RecordEntryId,
+    pub observed_at: Timestamp,
+    pub measure: Measure,
+    pub value: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdverseEventRecord {
+    pub id: RecordEntryId,
+    pub event: AdverseEvent,
+    pub recorded_by: UserId,
+    pub recorded_at: Timestamp,
+}
+
+/// Everything recorded in one encounter. Psychotherapy notes are not part of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncounterRecord {
+    pub encounter: Encounter,
+    pub signed: Option<(UserId, Timestamp)>,
+    pub note: Option<EncounterNote>,
+    pub addenda: Vec<Addendum>,
+    pub dosing: Option<DosingSession>,
+    pub administrations: Vec<Administration>,
+    pub vitals: Vec<VitalSign>,
+    pub observations: Vec<Observation>,
+    pub adverse_events: Vec<AdverseEventRecord>,
+}
+
+/// The text of a psychotherapy note. It has no `Display`, no `Serialize` and a redacted
+/// `Debug`, so it cannot reach a page, a log or a JSON body except through `reveal`, which only
+/// the author's own note page calls.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedText(String);
+
+impl SealedText {
+    pub fn new(text: String) -> SealedText {
+        SealedText(text)
+    }
+
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SealedText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedText(…)")
+    }
+}
+
+/// A psychotherapy note (45 CFR 164.501): kept apart from the record, readable by its author.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PsychotherapyNote {
+    pub id: PsychotherapyNoteId,
+    pub patient_id: PatientId,
+    pub author_id: UserId,
+    pub body: SealedText,
+    pub written_at: Timestamp,
+}

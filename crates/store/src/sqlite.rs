@@ -46,6 +46,7 @@ crate::backend::impl_store!(
 );
 crate::backend_access::impl_access!(SqliteStore);
 crate::backend_import::impl_import!(SqliteStore);
+crate::backend_record::impl_record!(SqliteStore);
 
 #[async_trait]
 impl Store for SqliteStore {

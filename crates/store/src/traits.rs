@@ -6,6 +6,7 @@ use crate::audit::ChainReport;
 use crate::error::Result;
 use crate::model::*;
 use async_trait::async_trait;
+use jiff::Timestamp;
 use kapstone_clinical::course::CourseStatus;
 
 #[async_trait]
@@ -274,6 +275,142 @@ pub trait ImportStore {
     ) -> Result<ImportCounts>;
 }
 
+/// The clinical record of a course. Every write to an encounter — note, vitals, doses,
+/// observations, adverse events, discharge — is refused once the encounter is signed; after
+/// that only addenda are added.
+#[async_trait]
+pub trait RecordStore {
+    async fn dosing_policy(&self, ctx: &AuditContext) -> Result<DosingPolicy>;
+    async fn save_dosing_policy(&self, ctx: &AuditContext, policy: &DosingPolicy) -> Result<()>;
+
+    /// Signs the eligibility decision of a course; once signed it does not change.
+    async fn sign_screening(
+        &self,
+        ctx: &AuditContext,
+        course: CourseId,
+        input: &ScreeningInput,
+    ) -> Result<Screening>;
+    async fn screening(&self, ctx: &AuditContext, course: CourseId) -> Result<Option<Screening>>;
+
+    async fn add_medication(
+        &self,
+        ctx: &AuditContext,
+        patient: PatientId,
+        medication: &Medication,
+    ) -> Result<MedicationRecord>;
+    async fn stop_medication(&self, ctx: &AuditContext, id: MedicationId) -> Result<()>;
+    /// The patient's current medications.
+    async fn medications(
+        &self,
+        ctx: &AuditContext,
+        patient: PatientId,
+    ) -> Result<Vec<MedicationRecord>>;
+
+    async fn add_consent_document(
+        &self,
+        ctx: &AuditContext,
+        version: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<ConsentDocument>;
+    async fn consent_documents(&self, ctx: &AuditContext) -> Result<Vec<ConsentDocument>>;
+    async fn sign_consent(&self, ctx: &AuditContext, new: &NewConsent) -> Result<Consent>;
+    async fn revoke_consent(
+        &self,
+        ctx: &AuditContext,
+        id: ConsentId,
+        reason: &str,
+    ) -> Result<Consent>;
+    async fn consents(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Consent>>;
+
+    /// Saves the draft note (and a preparation encounter's fields).
+    async fn save_note(
+        &self,
+        ctx: &AuditContext,
+        encounter: EncounterId,
+        body: &str,
+        preparation: Option<&Preparation>,
+    ) -> Result<()>;
+    /// Signs and locks the encounter, and marks it completed.
+    async fn sign_encounter(&self, ctx: &AuditContext, encounter: EncounterId) -> Result<()>;
+    /// Adds an addendum to a signed encounter.
+    async fn add_addendum(
+        &self,
+        ctx: &AuditContext,
+        encounter: EncounterId,
+        body: &str,
+    ) -> Result<Addendum>;
+
+    /// Starts a dosing session: the course must be active with a signed eligible screening and
+    /// an unrevoked consent.
+    async fn start_dosing(
+        &self,
+        ctx: &AuditContext,
+        encounter: EncounterId,
+        start: &DosingStart,
+    ) -> Result<()>;
+    async fn add_administration(
+        &self,
+        ctx: &AuditContext,
+        encounter: EncounterId,
+        dose: &Dose,
+        given_at: Timestamp,
+    ) -> Result<Administration>;
+    /// Records vitals; readings beyond the clinic's limits raise alerts, returned.
+    async fn add_vitals(
+        &self,
+        ctx: &AuditContext,
+        encounter: EncounterId,
+        taken_at: Timestamp,
+        vitals: &Vitals,
+    ) -> Result<(VitalSign, Vec<Alert>)>;
+    async fn add_observation(
+        &self,
+        ctx: &AuditContext,
+        encounter: EncounterId,
+        observed_at: Timestamp,
+        measure: Measure,
+        value: i64,
+    ) -> Result<Observation>;
+    async fn add_adverse_event(
+        &self,
+        ctx: &AuditContext,
+        encounter: EncounterId,
+        event: &AdverseEvent,
+    ) -> Result<AdverseEventRecord>;
+    /// Signs discharge: refused before the observation minimum after the last dose.
+    async fn discharge(
+        &self,
+        ctx: &AuditContext,
+        encounter: EncounterId,
+        at: Timestamp,
+        attestation: &Discharge,
+    ) -> Result<()>;
+    async fn encounter_record(
+        &self,
+        ctx: &AuditContext,
+        encounter: EncounterId,
+    ) -> Result<EncounterRecord>;
+}
+
+/// Psychotherapy notes: written by a clinician and read back only by their author. No other
+/// store method reads the table.
+#[async_trait]
+pub trait PsychotherapyNoteStore {
+    async fn write_psychotherapy_note(
+        &self,
+        ctx: &AuditContext,
+        patient: PatientId,
+        body: &SealedText,
+    ) -> Result<PsychotherapyNoteId>;
+    /// The caller's own notes about the patient; nobody else's.
+    async fn my_psychotherapy_notes(
+        &self,
+        ctx: &AuditContext,
+        patient: PatientId,
+    ) -> Result<Vec<PsychotherapyNote>>;
+}
+
 #[async_trait]
 pub trait Store:
     ClinicStore
@@ -289,6 +426,8 @@ pub trait Store:
     + AccessStore
     + ScheduleStore
     + ImportStore
+    + RecordStore
+    + PsychotherapyNoteStore
     + Send
     + Sync
 {

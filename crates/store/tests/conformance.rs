@@ -318,6 +318,7 @@ async fn courses_follow_the_status_machine(store: &dyn Store) {
     };
     let c = store.open_course(&w.admin, &new).await.expect("open");
     assert_eq!(c.status, CourseStatus::Screening);
+    ready_to_dose(store, &w, &c).await;
     assert_eq!(store.course(&w.admin, c.id).await.expect("read"), c);
 
     let jump = store
@@ -1519,4 +1520,564 @@ both_backends!(
     a_course_plan_writes_encounters_and_the_schedule,
     portal_links_are_single_use_and_expire,
     imports_are_all_or_nothing,
+    a_course_activates_only_after_eligibility_and_consent,
+    a_dosing_day_is_recorded_and_locks_when_signed,
+    psychotherapy_notes_reach_only_their_author,
 );
+
+// ---- The clinical record ----
+
+fn minutes(n: i64) -> jiff::SignedDuration {
+    jiff::SignedDuration::from_mins(n)
+}
+
+fn all_clear() -> ScreeningInput {
+    let answers: Vec<(&str, &str, &str)> = kapstone_clinical::dosing::screening::CONDITIONS
+        .iter()
+        .map(|c| (c.id, "no", ""))
+        .collect();
+    ScreeningInput {
+        findings: kapstone_clinical::dosing::screening::check_decision(
+            &answers,
+            &[],
+            PregnancyStatus::NotPregnant,
+            Decision::Eligible,
+        )
+        .expect("valid"),
+        pregnancy_status: PregnancyStatus::NotPregnant,
+        weight_kg: 80.0,
+        vitals: Vitals {
+            systolic: Some(122),
+            diastolic: Some(78),
+            heart_rate: Some(70),
+            ..Default::default()
+        },
+        decision: Decision::Eligible,
+        notes: None,
+    }
+}
+
+/// Signs an eligible screening and a consent, so the course may become active.
+async fn ready_to_dose(store: &dyn Store, w: &World, course: &Course) -> Consent {
+    store
+        .sign_screening(&w.admin, course.id, &all_clear())
+        .await
+        .expect("screening");
+    let doc = match store
+        .consent_documents(&w.admin)
+        .await
+        .expect("docs")
+        .into_iter()
+        .next()
+    {
+        Some(d) => d,
+        None => store
+            .add_consent_document(
+                &w.admin,
+                "2026-1",
+                "KAP consent",
+                "Off-label use of ketamine…",
+            )
+            .await
+            .expect("document"),
+    };
+    store
+        .sign_consent(
+            &w.admin,
+            &NewConsent {
+                patient_id: course.patient_id,
+                document_id: doc.id,
+                signer_name: "Ada Lovelace".into(),
+                witness_name: "Nurse N".into(),
+                signed_at: now() - minutes(600),
+            },
+        )
+        .await
+        .expect("consent")
+}
+
+/// An active course with one dosing encounter.
+async fn dosing_encounter(store: &dyn Store, w: &World, p: &Patient) -> (Course, Encounter) {
+    let c = store
+        .open_course(
+            &w.admin,
+            &NewCourse {
+                patient_id: p.id,
+                indication: Indication::Ptsd,
+                planned_route: Some(Route::Sublingual),
+                protocol: "kap-6".into(),
+                plan: CoursePlan::default(),
+            },
+        )
+        .await
+        .expect("open");
+    ready_to_dose(store, w, &c).await;
+    for to in [CourseStatus::Preparation, CourseStatus::Active] {
+        store
+            .change_course_status(&w.admin, c.id, to, None)
+            .await
+            .expect("move");
+    }
+    let e = store
+        .add_encounter(
+            &w.admin,
+            &NewEncounter {
+                course_id: c.id,
+                kind: EncounterKind::Dosing,
+                planned_for: Some(now()),
+            },
+        )
+        .await
+        .expect("encounter");
+    (c, e)
+}
+
+fn checklist() -> Checklist {
+    Checklist {
+        fasting: true,
+        escort_confirmed: true,
+        consent_current: true,
+        held_medications: None,
+        bp_override: None,
+    }
+}
+
+fn sublingual(mg: f64) -> Dose {
+    Dose::parse(&kapstone_clinical::dosing::administration::DoseInput {
+        drug: "racemic_ketamine",
+        route: "sublingual",
+        formulation: "rapid_dissolving_tablet",
+        dose_mg: &mg.to_string(),
+        weight_kg: "80",
+        lot: "LOT-1",
+    })
+    .expect("dose")
+}
+
+fn bp(s: i64, d: i64) -> Vitals {
+    Vitals {
+        systolic: Some(s),
+        diastolic: Some(d),
+        heart_rate: Some(80),
+        spo2: Some(98),
+        resp_rate: Some(14),
+    }
+}
+
+async fn a_course_activates_only_after_eligibility_and_consent(store: &dyn Store) {
+    let w = world(store).await;
+    let p = patient(store, &w, "Ada", "Lovelace").await;
+    let c = store
+        .open_course(
+            &w.admin,
+            &NewCourse {
+                patient_id: p.id,
+                indication: Indication::Gad,
+                planned_route: None,
+                protocol: "kap-6".into(),
+                plan: CoursePlan::default(),
+            },
+        )
+        .await
+        .expect("open");
+    store
+        .change_course_status(&w.admin, c.id, CourseStatus::Preparation, None)
+        .await
+        .expect("prep");
+    let refused = store
+        .change_course_status(&w.admin, c.id, CourseStatus::Active, None)
+        .await
+        .expect_err("no screening");
+    assert!(refused.to_string().starts_with("screening:"), "{refused}");
+
+    store
+        .sign_screening(&w.admin, c.id, &all_clear())
+        .await
+        .expect("sign");
+    let again = store.sign_screening(&w.admin, c.id, &all_clear()).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let refused = store
+        .change_course_status(&w.admin, c.id, CourseStatus::Active, None)
+        .await
+        .expect_err("no consent");
+    assert!(refused.to_string().starts_with("consent:"), "{refused}");
+
+    let consent = ready_consent(store, &w, &p).await;
+    store
+        .revoke_consent(&w.admin, consent.id, "patient withdrew")
+        .await
+        .expect("revoke");
+    assert!(
+        store
+            .change_course_status(&w.admin, c.id, CourseStatus::Active, None)
+            .await
+            .is_err(),
+        "a revoked consent does not count"
+    );
+    ready_consent(store, &w, &p).await;
+    store
+        .change_course_status(&w.admin, c.id, CourseStatus::Active, None)
+        .await
+        .expect("active");
+    let consents = store.consents(&w.admin, p.id).await.expect("consents");
+    assert_eq!(consents.len(), 2);
+    assert_eq!(
+        consents[0].revocation_reason.as_deref(),
+        Some("patient withdrew")
+    );
+    assert_eq!(consents[1].version, "v1");
+}
+
+async fn ready_consent(store: &dyn Store, w: &World, p: &Patient) -> Consent {
+    let doc = match store
+        .consent_documents(&w.admin)
+        .await
+        .expect("docs")
+        .first()
+    {
+        Some(d) => d.clone(),
+        None => store
+            .add_consent_document(&w.admin, "v1", "Consent", "Text")
+            .await
+            .expect("doc"),
+    };
+    store
+        .sign_consent(
+            &w.admin,
+            &NewConsent {
+                patient_id: p.id,
+                document_id: doc.id,
+                signer_name: "Ada Lovelace".into(),
+                witness_name: "Nurse N".into(),
+                signed_at: now(),
+            },
+        )
+        .await
+        .expect("consent")
+}
+
+async fn a_dosing_day_is_recorded_and_locks_when_signed(store: &dyn Store) {
+    let w = world(store).await;
+    let p = patient(store, &w, "Ada", "Lovelace").await;
+    let (_, e) = dosing_encounter(store, &w, &p).await;
+    let t0 = now() - minutes(170);
+    let write_before = store
+        .add_vitals(&w.admin, e.id, t0, &bp(120, 80))
+        .await
+        .expect_err("not started");
+    assert!(
+        write_before.to_string().starts_with("dosing:"),
+        "{write_before}"
+    );
+
+    // The pre-dose gate: 150/95 needs a written reason.
+    let high = DosingStart {
+        started_at: t0,
+        checklist: checklist(),
+        setting: Setting::default(),
+        predose: bp(150, 95),
+    };
+    let gate = store
+        .start_dosing(&w.admin, e.id, &high)
+        .await
+        .expect_err("gate");
+    assert!(gate.to_string().starts_with("bp_override:"), "{gate}");
+    let start = DosingStart {
+        predose: bp(128, 84),
+        ..high
+    };
+    store
+        .start_dosing(&w.admin, e.id, &start)
+        .await
+        .expect("start");
+
+    store
+        .add_administration(&w.admin, e.id, &sublingual(100.0), t0 + minutes(10))
+        .await
+        .expect("dose");
+    let early = store
+        .add_vitals(&w.admin, e.id, t0 - minutes(5), &bp(120, 80))
+        .await
+        .expect_err("before start");
+    assert!(early.to_string().starts_with("taken_at:"), "{early}");
+    let mut raised = Vec::new();
+    for i in 0..10 {
+        let v = if i == 4 { bp(172, 96) } else { bp(124, 80) };
+        let (_, alerts) = store
+            .add_vitals(&w.admin, e.id, t0 + minutes(10 + 10 * i), &v)
+            .await
+            .expect("vitals");
+        raised.extend(alerts);
+    }
+    assert_eq!(raised.len(), 1, "one reading over the limit");
+    assert_eq!(raised[0].kind, "vitals_systolic_high");
+    assert!(
+        store
+            .open_alerts(&w.admin, Scope::Clinic)
+            .await
+            .expect("open")
+            .iter()
+            .any(|a| a.id == raised[0].id)
+    );
+    // A booster 20 minutes after the first dose restarts the observation clock.
+    store
+        .add_administration(&w.admin, e.id, &sublingual(50.0), t0 + minutes(30))
+        .await
+        .expect("booster");
+    store
+        .add_observation(&w.admin, e.id, t0 + minutes(50), Measure::Moaas, 4)
+        .await
+        .expect("observation");
+    let event = AdverseEvent::parse(&kapstone_clinical::dosing::events::AdverseEventInput {
+        term: "nausea",
+        severity: "mild",
+        onset_minutes: "35",
+        action: "observed",
+        outcome: "resolved",
+        ..Default::default()
+    })
+    .expect("ae");
+    store
+        .add_adverse_event(&w.admin, e.id, &event)
+        .await
+        .expect("ae");
+
+    let attest = Discharge::parse(true, "Sam (partner)", true).expect("attest");
+    let too_soon = store
+        .discharge(&w.admin, e.id, t0 + minutes(140), &attest)
+        .await
+        .expect_err("timer");
+    assert!(
+        too_soon.to_string().starts_with("discharged_at:"),
+        "{too_soon}"
+    );
+    assert!(too_soon.to_string().contains("10 min early"), "{too_soon}");
+    let unsigned = store
+        .sign_encounter(&w.admin, e.id)
+        .await
+        .expect_err("no note");
+    assert!(unsigned.to_string().starts_with("note:"), "{unsigned}");
+    store
+        .save_note(&w.admin, e.id, "Calm session; nausea settled.", None)
+        .await
+        .expect("note");
+    let undischarged = store
+        .sign_encounter(&w.admin, e.id)
+        .await
+        .expect_err("no discharge");
+    assert!(
+        undischarged.to_string().starts_with("discharge:"),
+        "{undischarged}"
+    );
+    store
+        .discharge(&w.admin, e.id, t0 + minutes(150), &attest)
+        .await
+        .expect("discharge");
+    let after = store
+        .add_vitals(&w.admin, e.id, t0 + minutes(155), &bp(120, 80))
+        .await
+        .expect_err("discharged");
+    assert!(matches!(after, StoreError::Locked(_)), "{after:?}");
+    assert!(
+        store
+            .add_addendum(&w.admin, e.id, "too early")
+            .await
+            .is_err(),
+        "an addendum needs a signed encounter"
+    );
+    store.sign_encounter(&w.admin, e.id).await.expect("sign");
+
+    let record = store
+        .encounter_record(&w.admin, e.id)
+        .await
+        .expect("record");
+    assert_eq!(record.vitals.len(), 10);
+    assert_eq!(record.administrations.len(), 2);
+    assert_eq!(record.administrations[0].dose.mg_per_kg(), 1.25);
+    assert_eq!(record.observations.len(), 1);
+    assert_eq!(record.adverse_events.len(), 1);
+    assert!(record.signed.is_some());
+    assert_eq!(
+        record.encounter.status,
+        kapstone_clinical::course::EncounterStatus::Completed
+    );
+    let d = record.dosing.expect("session");
+    assert_eq!(d.discharge.expect("discharge").escort_name, "Sam (partner)");
+
+    // Every write path refuses a signed encounter, and nothing changes.
+    let before = audit_count(store, &w).await;
+    let lib = Library::builtin().expect("library");
+    let cadss = lib.get("cadss6").expect("cadss6");
+    let refusals = [
+        store
+            .save_note(&w.admin, e.id, "rewritten", None)
+            .await
+            .err(),
+        store.sign_encounter(&w.admin, e.id).await.err(),
+        store.start_dosing(&w.admin, e.id, &start).await.err(),
+        store
+            .add_administration(&w.admin, e.id, &sublingual(50.0), t0 + minutes(60))
+            .await
+            .err(),
+        store
+            .add_vitals(&w.admin, e.id, t0 + minutes(60), &bp(120, 80))
+            .await
+            .err(),
+        store
+            .add_observation(&w.admin, e.id, t0 + minutes(60), Measure::Nausea, 1)
+            .await
+            .err(),
+        store.add_adverse_event(&w.admin, e.id, &event).await.err(),
+        store
+            .discharge(&w.admin, e.id, t0 + minutes(160), &attest)
+            .await
+            .err(),
+        store
+            .record_assessment(
+                &w.admin,
+                &NewAssessment {
+                    patient_id: p.id,
+                    course_id: None,
+                    encounter_id: Some(e.id),
+                    response: cadss.respond(cadss.parse_answers("1,1,1,1,1,1").expect("answers")),
+                    time_point: "in_session".into(),
+                    administered_at: t0 + minutes(40),
+                },
+            )
+            .await
+            .err(),
+    ];
+    for (i, r) in refusals.iter().enumerate() {
+        assert!(
+            matches!(r, Some(StoreError::Locked(_))),
+            "write path {i}: {r:?}"
+        );
+    }
+    assert_eq!(audit_count(store, &w).await, before, "nothing written");
+    assert_eq!(
+        store
+            .encounter_record(&w.admin, e.id)
+            .await
+            .expect("record")
+            .note
+            .expect("note")
+            .body,
+        "Calm session; nausea settled."
+    );
+    let add = store
+        .add_addendum(&w.admin, e.id, "Patient called next day: well.")
+        .await
+        .expect("addendum");
+    let record = store
+        .encounter_record(&w.admin, e.id)
+        .await
+        .expect("record");
+    assert_eq!(record.addenda, [add]);
+    assert_eq!(
+        store.verify_audit_chain().await.expect("verify").broken,
+        None
+    );
+}
+
+async fn psychotherapy_notes_reach_only_their_author(store: &dyn Store) {
+    let w = world(store).await;
+    let p = patient(store, &w, "Ada", "Lovelace").await;
+    let (_, e) = dosing_encounter(store, &w, &p).await;
+    let marker = "PSYNOTE-MARKER-7f3a9c";
+    let id = store
+        .write_psychotherapy_note(
+            &w.admin,
+            p.id,
+            &SealedText::new(format!("Session content {marker}")),
+        )
+        .await
+        .expect("write");
+    let mine = store
+        .my_psychotherapy_notes(&w.admin, p.id)
+        .await
+        .expect("mine");
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].id, id);
+    assert!(mine[0].body.reveal().contains(marker));
+    assert!(
+        !format!("{mine:?}").contains(marker),
+        "Debug does not print the text"
+    );
+
+    let system = AuditContext {
+        clinic_id: w.clinic.id,
+        actor: Actor::System,
+        origin: "test".into(),
+    };
+    let other = store
+        .add_user(
+            &system,
+            &NewUser {
+                email: "therapist@example.org".into(),
+                display_name: "T".into(),
+                role: Role::Therapist,
+            },
+        )
+        .await
+        .expect("user");
+    let theirs = AuditContext {
+        actor: Actor::User(other.id),
+        ..w.admin.clone()
+    };
+    assert!(
+        store
+            .my_psychotherapy_notes(&theirs, p.id)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    assert!(store.my_psychotherapy_notes(&system, p.id).await.is_err());
+
+    // Nothing else the store returns about the patient carries it.
+    store
+        .save_note(&w.admin, e.id, "Ordinary note", None)
+        .await
+        .expect("note");
+    let mut seen = String::new();
+    seen += &format!(
+        "{:?}",
+        store.patient(&w.admin, p.id).await.expect("patient")
+    );
+    seen += &format!(
+        "{:?}",
+        store
+            .encounter_record(&w.admin, e.id)
+            .await
+            .expect("record")
+    );
+    seen += &format!(
+        "{:?}",
+        store
+            .chart_assessments(&w.admin, p.id, 100)
+            .await
+            .expect("chart")
+    );
+    seen += &format!(
+        "{:?}",
+        store.alerts_of(&w.admin, p.id).await.expect("alerts")
+    );
+    seen += &format!(
+        "{:?}",
+        store.consents(&w.admin, p.id).await.expect("consents")
+    );
+    seen += &format!(
+        "{:?}",
+        store
+            .audit_events(
+                w.clinic.id,
+                &AuditFilter {
+                    limit: 10_000,
+                    ..Default::default()
+                }
+            )
+            .await
+            .expect("audit")
+    );
+    assert!(seen.contains("Ordinary note"), "the scan reads real output");
+    assert!(!seen.contains(marker));
+}
