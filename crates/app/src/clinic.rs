@@ -10,11 +10,11 @@ use kapstone_clinical::course::{CourseStatus, Indication, Route};
 use kapstone_clinical::vocab::Role;
 use kapstone_store::model::*;
 
-/// Everything the patient chart shows.
 /// How many of the latest assessments the chart reads in full (for its timeline); the trend
 /// charts draw every scored result from the compact series.
 pub const CHART_RECENT: usize = 200;
 
+/// Everything the patient chart shows.
 #[derive(Debug, Clone)]
 pub struct Chart {
     pub patient: Patient,
@@ -243,7 +243,11 @@ impl App {
     }
 
     /// Finds a course's patient without reading the course for someone who may not see it.
-    async fn course_for(&self, staff: &Staff, course: CourseId) -> Result<Course, AppError> {
+    pub(crate) async fn course_for(
+        &self,
+        staff: &Staff,
+        course: CourseId,
+    ) -> Result<Course, AppError> {
         let system = AuditContext {
             clinic_id: staff.user.clinic_id,
             actor: Actor::User(staff.user.id),

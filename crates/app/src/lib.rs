@@ -11,6 +11,7 @@ mod error;
 pub mod mail;
 pub mod policy;
 pub mod portal;
+pub mod record;
 
 pub use error::AppError;
 pub use kapstone_clinical as clinical;

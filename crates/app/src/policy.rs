@@ -29,6 +29,18 @@ pub enum Action {
     ViewAudit,
     /// Open a record outside one's care teams in an emergency, with a reason (break-glass).
     EmergencyAccess,
+    /// Sign the eligibility decision of a course (screening).
+    SignEligibility,
+    /// Keep the patient's medication list.
+    RecordMedication,
+    /// Record that the patient signed (or revoked) a consent.
+    RecordConsent,
+    /// Draft and sign encounter notes, add addenda.
+    WriteNote,
+    /// The dosing session: checklist, doses, vitals, observations, adverse events, discharge.
+    RecordDosing,
+    /// Write and read one's own psychotherapy notes (the store returns only the author's).
+    PsychotherapyNotes,
 }
 
 /// What the caller knows about the patient the action is for.
@@ -65,6 +77,11 @@ pub fn authorize(role: Role, action: Action, target: Target) -> Result<(), Denie
         ViewChart | RecordAssessment | SendPortalLink | AcknowledgeAlert | ViewAlertDashboard
         | EmergencyAccess => is_clinician(role),
         ManageCourse => matches!(role, Role::Prescriber | Role::Therapist),
+        SignEligibility => role == Role::Prescriber,
+        RecordMedication | RecordDosing => matches!(role, Role::Prescriber | Role::Nurse),
+        RecordConsent | WriteNote => is_clinician(role),
+        // Mental-health professionals write psychotherapy notes; nurses do not.
+        PsychotherapyNotes => matches!(role, Role::Prescriber | Role::Therapist),
         ManageUsers | ManageTeams | ManageSettings | ViewAudit => role == Role::Admin,
     };
     if !role_may {
@@ -90,7 +107,7 @@ mod tests {
     use super::*;
     use Action::*;
 
-    const ALL: [Action; 14] = [
+    const ALL: [Action; 20] = [
         CreatePatient,
         ViewPatient,
         EditPatient,
@@ -105,6 +122,12 @@ mod tests {
         ManageSettings,
         ViewAudit,
         EmergencyAccess,
+        SignEligibility,
+        RecordMedication,
+        RecordConsent,
+        WriteNote,
+        RecordDosing,
+        PsychotherapyNotes,
     ];
 
     #[test]
@@ -140,6 +163,10 @@ mod tests {
             SendPortalLink,
             AcknowledgeAlert,
             ManageCourse,
+            SignEligibility,
+            RecordDosing,
+            WriteNote,
+            PsychotherapyNotes,
         ] {
             assert_eq!(
                 authorize(
@@ -219,5 +246,20 @@ mod tests {
             Err(Denied::Role)
         );
         assert_eq!(authorize(Role::Prescriber, ManageCourse, mine), Ok(()));
+        assert_eq!(authorize(Role::Nurse, RecordDosing, mine), Ok(()));
+        assert_eq!(
+            authorize(Role::Nurse, SignEligibility, mine),
+            Err(Denied::Role),
+            "only a prescriber signs eligibility"
+        );
+        assert_eq!(
+            authorize(Role::Nurse, PsychotherapyNotes, mine),
+            Err(Denied::Role)
+        );
+        assert_eq!(authorize(Role::Therapist, PsychotherapyNotes, mine), Ok(()));
+        assert_eq!(
+            authorize(Role::Therapist, RecordDosing, mine),
+            Err(Denied::Role)
+        );
     }
 }

@@ -832,6 +832,20 @@ macro_rules! impl_record {
                 Ok(())
             }
 
+            async fn encounter(&self, ctx: &AuditContext, encounter: EncounterId) -> Result<Encounter> {
+                let mut tx = self.tx().await?;
+                let row = sqlx::query("SELECT * FROM encounter WHERE clinic_id = $1 AND id = $2")
+                    .bind(ctx.clinic_id.0)
+                    .bind(encounter.0)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("encounter", encounter))?;
+                let e = encounter_from(&row)?;
+                audit_read(&mut tx, ctx, "encounter.read", Some(e.patient_id), "encounter", Some(encounter.0), 1).await?;
+                tx.commit().await?;
+                Ok(e)
+            }
+
             async fn encounter_record(&self, ctx: &AuditContext, encounter: EncounterId) -> Result<EncounterRecord> {
                 let mut tx = self.tx().await?;
                 let row = sqlx::query("SELECT * FROM encounter WHERE clinic_id = $1 AND id = $2")

@@ -391,6 +391,8 @@ pub trait RecordStore {
         ctx: &AuditContext,
         encounter: EncounterId,
     ) -> Result<EncounterRecord>;
+    /// The encounter alone (whose it is, its kind and status).
+    async fn encounter(&self, ctx: &AuditContext, encounter: EncounterId) -> Result<Encounter>;
 }
 
 /// Psychotherapy notes: written by a clinician and read back only by their author. No other

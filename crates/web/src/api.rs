@@ -412,3 +412,81 @@ pub async fn openapi() -> Response {
     );
     r
 }
+
+/// An encounter's record as JSON. Psychotherapy notes are not part of an encounter record;
+/// no API route reads them.
+pub async fn encounter(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Path((pid, eid)): Path<(String, String)>,
+) -> ApiResult {
+    let staff = staff(&web, &headers, &origin).await?;
+    let patient: PatientId = id(&pid)?;
+    let rec = web.app.encounter_record(&staff, id(&eid)?).await?;
+    if rec.encounter.patient_id != patient {
+        return Err(AppError::NotFound.into());
+    }
+    let e = &rec.encounter;
+    Ok(Json(json!({
+        "id": e.id, "course_id": e.course_id, "kind": e.kind.as_str(), "sequence": e.sequence,
+        "status": e.status.as_str(),
+        "signed_at": rec.signed.map(|(_, t)| t.to_string()),
+        "note": rec.note.as_ref().map(|n| n.body.clone()),
+        "preparation": rec.note.as_ref().and_then(|n| n.preparation.clone()),
+        "addenda": rec.addenda.iter().map(|a| json!({"at": a.created_at.to_string(), "text": a.body})).collect::<Vec<_>>(),
+        "dosing": rec.dosing.as_ref().map(|d| json!({
+            "started_at": d.start.started_at.to_string(),
+            "checklist": d.start.checklist, "setting": d.start.setting, "predose": d.start.predose,
+            "discharged_at": d.discharged_at.map(|t| t.to_string()), "discharge": d.discharge,
+        })),
+        "administrations": rec.administrations.iter().map(|a| json!({
+            "given_at": a.given_at.to_string(), "drug": a.dose.drug.as_str(), "route": a.dose.route.as_str(),
+            "formulation": a.dose.formulation.as_str(), "dose_mg": a.dose.dose_mg, "weight_kg": a.dose.weight_kg,
+            "mg_per_kg": a.dose.mg_per_kg(), "lot": a.dose.lot,
+        })).collect::<Vec<_>>(),
+        "vitals": rec.vitals.iter().map(|v| json!({"taken_at": v.taken_at.to_string(), "values": v.vitals})).collect::<Vec<_>>(),
+        "observations": rec.observations.iter().map(|o| json!({
+            "observed_at": o.observed_at.to_string(), "measure": o.measure.as_str(), "value": o.value,
+        })).collect::<Vec<_>>(),
+        "adverse_events": rec.adverse_events.iter().map(|a| &a.event).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+/// Every write to an encounter, by the same path as the pages: `note`, `sign`, `addenda`,
+/// `start`, `doses`, `vitals`, `observations`, `adverse-events`, `discharge`. The body is a
+/// JSON object of the form's fields (text, numbers, or true/false for checkboxes).
+pub async fn encounter_write(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Path((pid, eid, action)): Path<(String, String, String)>,
+    bytes: Bytes,
+) -> ApiResult {
+    let staff = writer(&web, &headers, &origin).await?;
+    let patient: PatientId = id(&pid)?;
+    let e = web.app.encounter_for(&staff, id(&eid)?).await?;
+    if e.patient_id != patient {
+        return Err(AppError::NotFound.into());
+    }
+    let map: serde_json::Map<String, Value> = if bytes.is_empty() {
+        serde_json::Map::new()
+    } else {
+        body(&bytes)?
+    };
+    let fields: crate::record_pages::Fields = map
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s,
+                Value::Bool(true) => "on".into(),
+                Value::Bool(false) | Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (k, text)
+        })
+        .collect();
+    crate::record_pages::apply(&web.app, &staff, &e, &action, &fields).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

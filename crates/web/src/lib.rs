@@ -12,6 +12,8 @@ mod chart_view;
 mod clinic_pages;
 pub mod http;
 mod portal_pages;
+mod record_pages;
+mod record_view;
 mod views;
 
 use axum::Router;
@@ -184,6 +186,54 @@ pub fn router(web: Shared) -> Router {
             post(clinic_pages::course_status),
         )
         .route(
+            "/patients/{id}/courses/{course}",
+            get(record_pages::course_page),
+        )
+        .route(
+            "/patients/{id}/courses/{course}/screening",
+            get(record_pages::screening_page).post(record_pages::sign_screening),
+        )
+        .route(
+            "/patients/{id}/medications",
+            post(record_pages::add_medication),
+        )
+        .route(
+            "/patients/{id}/medications/{medication}/stop",
+            post(record_pages::stop_medication),
+        )
+        .route(
+            "/patients/{id}/consents",
+            get(record_pages::consents_page).post(record_pages::sign_consent),
+        )
+        .route(
+            "/patients/{id}/consents/{consent}/revoke",
+            post(record_pages::revoke_consent),
+        )
+        .route(
+            "/patients/{id}/encounters/{encounter}",
+            get(record_pages::encounter_page),
+        )
+        .route(
+            "/patients/{id}/encounters/{encounter}/rems",
+            get(record_pages::rems_page),
+        )
+        .route(
+            "/patients/{id}/encounters/{encounter}/{action}",
+            post(record_pages::encounter_action),
+        )
+        .route(
+            "/patients/{id}/psychotherapy-notes",
+            get(record_pages::psychotherapy_page).post(record_pages::write_psychotherapy_note),
+        )
+        .route(
+            "/admin/clinical",
+            get(record_pages::clinical_settings_page).post(record_pages::save_dosing_rules),
+        )
+        .route(
+            "/admin/consent-documents",
+            post(record_pages::add_consent_document),
+        )
+        .route(
             "/patients/{id}/dues/{due}/link",
             post(clinic_pages::create_link),
         )
@@ -232,6 +282,14 @@ pub fn router(web: Shared) -> Router {
             "/api/patients/{id}/assessments",
             get(api::assessments).post(api::record_assessment),
         )
+        .route(
+            "/api/patients/{id}/encounters/{encounter}",
+            get(api::encounter),
+        )
+        .route(
+            "/api/patients/{id}/encounters/{encounter}/{action}",
+            post(api::encounter_write),
+        )
         .route("/api/alerts", get(api::alerts))
         .route(
             "/api/patients/{id}/alerts/{alert}/ack",
@@ -261,6 +319,49 @@ pub const PATIENT_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/patients/{id}/assessments"),
     ("POST", "/api/patients/{id}/alerts/{alert}/ack"),
     ("POST", "/patients/{id}/alerts/{alert}/ack"),
+    ("GET", "/patients/{id}/courses/{course}"),
+    ("GET", "/patients/{id}/courses/{course}/screening"),
+    ("POST", "/patients/{id}/courses/{course}/screening"),
+    ("POST", "/patients/{id}/medications"),
+    ("POST", "/patients/{id}/medications/{medication}/stop"),
+    ("GET", "/patients/{id}/consents"),
+    ("POST", "/patients/{id}/consents"),
+    ("POST", "/patients/{id}/consents/{consent}/revoke"),
+    ("GET", "/patients/{id}/encounters/{encounter}"),
+    ("GET", "/patients/{id}/encounters/{encounter}/rems"),
+    ("POST", "/patients/{id}/encounters/{encounter}/note"),
+    ("POST", "/patients/{id}/encounters/{encounter}/sign"),
+    ("POST", "/patients/{id}/encounters/{encounter}/addenda"),
+    ("POST", "/patients/{id}/encounters/{encounter}/start"),
+    ("POST", "/patients/{id}/encounters/{encounter}/doses"),
+    ("POST", "/patients/{id}/encounters/{encounter}/vitals"),
+    ("POST", "/patients/{id}/encounters/{encounter}/observations"),
+    (
+        "POST",
+        "/patients/{id}/encounters/{encounter}/adverse-events",
+    ),
+    ("POST", "/patients/{id}/encounters/{encounter}/discharge"),
+    ("GET", "/patients/{id}/psychotherapy-notes"),
+    ("POST", "/patients/{id}/psychotherapy-notes"),
+    ("GET", "/api/patients/{id}/encounters/{encounter}"),
+    ("POST", "/api/patients/{id}/encounters/{encounter}/note"),
+    ("POST", "/api/patients/{id}/encounters/{encounter}/sign"),
+    ("POST", "/api/patients/{id}/encounters/{encounter}/addenda"),
+    ("POST", "/api/patients/{id}/encounters/{encounter}/start"),
+    ("POST", "/api/patients/{id}/encounters/{encounter}/doses"),
+    ("POST", "/api/patients/{id}/encounters/{encounter}/vitals"),
+    (
+        "POST",
+        "/api/patients/{id}/encounters/{encounter}/observations",
+    ),
+    (
+        "POST",
+        "/api/patients/{id}/encounters/{encounter}/adverse-events",
+    ),
+    (
+        "POST",
+        "/api/patients/{id}/encounters/{encounter}/discharge",
+    ),
 ];
 
 /// Binds first (so the caller can print the real address), then serves.

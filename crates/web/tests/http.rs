@@ -485,7 +485,10 @@ fn route_path(pattern: &str, patient: &str, fx: &Fixture) -> String {
         .replace("{id}", patient)
         .replace("{course}", &fx.course)
         .replace("{due}", &fx.due)
-        .replace("{alert}", &fx.alert);
+        .replace("{alert}", &fx.alert)
+        .replace("{encounter}", &fx.encounter)
+        .replace("{medication}", &fx.medication)
+        .replace("{consent}", &fx.consent);
     assert!(
         !path.contains('{'),
         "{pattern} has a placeholder this test does not know; teach it the new id"
@@ -583,12 +586,18 @@ async fn outsiders_get_nothing_on_any_patient_route(store: Arc<dyn Store>) {
         course: CourseId::new().to_string(),
         due: DueId::new().to_string(),
         alert: AlertId::new().to_string(),
+        encounter: EncounterId::new().to_string(),
+        medication: MedicationId::new().to_string(),
+        consent: ConsentId::new().to_string(),
     };
     let anonymise = |body: &str, f: &Fixture| {
         body.replace(&f.patient, "P")
             .replace(&f.course, "C")
             .replace(&f.due, "D")
             .replace(&f.alert, "A")
+            .replace(&f.encounter, "E")
+            .replace(&f.medication, "M")
+            .replace(&f.consent, "K")
     };
     for (method, pattern) in kapstone_web::PATIENT_ROUTES {
         let real = route_path(pattern, &fx.patient, &fx);

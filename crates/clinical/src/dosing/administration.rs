@@ -96,14 +96,7 @@ impl Dose {
                 ),
             ));
         }
-        let weight_kg =
-            optional_decimal("weight_kg", input.weight_kg, WEIGHT_KG.0, WEIGHT_KG.1, "kg")?
-                .ok_or_else(|| {
-                    FieldError::new(
-                        "weight_kg",
-                        "is required: the dose in mg/kg is computed from the weight used",
-                    )
-                })?;
+        let weight_kg = parse_weight(input.weight_kg)?;
         let lot = optional_text("lot", input.lot, 64)?;
         Ok(Dose {
             drug,
@@ -118,6 +111,16 @@ impl Dose {
     pub fn mg_per_kg(&self) -> f64 {
         self.dose_mg / self.weight_kg
     }
+}
+
+/// The patient's weight in kg, required wherever a dose is given or screened.
+pub fn parse_weight(raw: &str) -> Result<f64, FieldError> {
+    optional_decimal("weight_kg", raw, WEIGHT_KG.0, WEIGHT_KG.1, "kg")?.ok_or_else(|| {
+        FieldError::new(
+            "weight_kg",
+            "is required: the dose in mg/kg is computed from the weight used",
+        )
+    })
 }
 
 /// "0.53 mg/kg"

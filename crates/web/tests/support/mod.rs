@@ -50,6 +50,26 @@ pub fn app_with(
 }
 
 impl World {
+    /// The clinic's consent document (added on first use), as the id a consent form posts.
+    pub async fn consent_document(&self) -> String {
+        let store = self.app.store();
+        let docs = store.consent_documents(&self.system).await.expect("docs");
+        match docs.first() {
+            Some(d) => d.id.to_string(),
+            None => store
+                .add_consent_document(
+                    &self.system,
+                    "2026-1",
+                    "KAP consent",
+                    "Off-label use of ketamine…",
+                )
+                .await
+                .expect("document")
+                .id
+                .to_string(),
+        }
+    }
+
     pub async fn new(store: Arc<dyn Store>) -> World {
         Self::with_url(store, PUBLIC_URL).await
     }
@@ -444,6 +464,9 @@ pub struct Fixture {
     pub course: String,
     pub due: String,
     pub alert: String,
+    pub encounter: String,
+    pub medication: String,
+    pub consent: String,
 }
 
 pub fn today() -> String {
@@ -521,7 +544,7 @@ impl Member {
             .await;
         r.assert_redirect(&format!("/patients/{patient}"));
         let chart = self.chart(patient).await;
-        let courses = all_between(&chart.body, "/courses/", "/status");
+        let courses = all_between(&chart.body, "/courses/", "\">Course record");
         assert_eq!(courses.len(), 1, "one course: {courses:?}");
         courses[0].clone()
     }
@@ -576,12 +599,55 @@ impl Member {
         let alerts = all_between(&chart.body, "/alerts/", "/ack");
         assert_eq!(alerts.len(), 1, "one open alert");
         let mrn = between(&chart.body, "Record ", " ·").expect("record number");
+        let page = self
+            .client
+            .get(&format!("/patients/{patient}/courses/{course}"))
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let encounter = between(&page.body, "/encounters/", "\"").expect("an encounter");
+        let csrf = chart.csrf();
+        let r = self
+            .client
+            .post(
+                &format!("/patients/{patient}/medications"),
+                &[("csrf", &csrf), ("name", "Lorazepam"), ("dose", "1 mg")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let page = self
+            .client
+            .get(&format!("/patients/{patient}/courses/{course}/screening"))
+            .await;
+        let medication = between(&page.body, "/medications/", "/stop").expect("a medication");
+        let document = world.consent_document().await;
+        let r = self
+            .client
+            .post(
+                &format!("/patients/{patient}/consents"),
+                &[
+                    ("csrf", &csrf),
+                    ("document", &document),
+                    ("signer_name", given),
+                    ("witness_name", "Witness W"),
+                    ("signed_at", ""),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let page = self
+            .client
+            .get(&format!("/patients/{patient}/consents"))
+            .await;
+        let consent = between(&page.body, "/consents/", "/revoke").expect("a consent");
         Fixture {
             patient,
             mrn,
             course,
             due,
             alert: alerts[0].clone(),
+            encounter,
+            medication,
+            consent,
         }
     }
 }
