@@ -93,6 +93,224 @@ function kapstone(args) {
   return execFileSync(bin, args, { encoding: 'utf8' });
 }
 
+// A clinic-local `datetime-local` value, `minutesAgo` minutes before now (the clinic is in
+// America/Denver; the server reads typed times in the clinic's zone).
+function denver(minutesAgo) {
+  const t = new Date(Date.now() - minutesAgo * 60000);
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone: 'America/Denver', year: 'numeric', month: '2-digit', day: '2-digit',
+    hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  }).formatToParts(t);
+  const get = (type) => parts.find((p) => p.type === type).value;
+  return `${get('year')}-${get('month')}-${get('day')}T${get('hour')}:${get('minute')}`;
+}
+
+// Sets up an account from its link and signs in, enrolling TOTP on the way.
+async function newAccount(page, url, setupLink, email) {
+  await page.goto(setupLink);
+  await page.fill('#password', 'correct horse battery staple');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('text=Password set');
+  await page.goto(`${url}/signin`);
+  await page.fill('#email', email);
+  await page.fill('#password', 'correct horse battery staple');
+  await page.click('button[type=submit]');
+  await page.waitForURL(/\/mfa\/enrol$/);
+  const secret = (await page.textContent('#totp-secret')).trim();
+  await page.fill('#code', totp(secret, Math.floor(Date.now() / 1000 / 30)));
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#recovery-codes');
+  await page.click('text=Continue');
+}
+
+// Submits an htmx form on the dosing page and waits for the swapped record; the page itself
+// must not reload (a marker set on the window survives).
+async function htmxSubmit(page, formSelector, waitFor) {
+  await page.evaluate(() => { window.kapstoneNoReload = true; });
+  await page.click(`${formSelector} button[type=submit]`);
+  await page.waitForSelector(waitFor);
+  check(await page.evaluate(() => window.kapstoneNoReload === true), `${formSelector}: updated without a full reload`);
+}
+
+// The dosing day: consent document (admin), screening with an interaction warning, consent,
+// preparation, a sublingual session with vitals every 10 minutes and one over the limit, a
+// booster, an adverse event, the observation timer refusing an early discharge, discharge,
+// and an integration note signed with an addendum.
+async function dosingDay(browser, staff, url, chartUrl, db) {
+  console.log('an admin adds the consent document');
+  const added = kapstone([
+    'user', 'add', '--db', db, '--email', 'admin@clinic.test', '--role', 'admin',
+    '--name', 'Clinic Admin', '--public-url', url,
+  ]);
+  const adminLink = added.match(/(http:\/\/\S+\/setup\/[0-9a-f]{64})/)[1];
+  const adminCtx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const admin = await adminCtx.newPage();
+  await newAccount(admin, url, adminLink, 'admin@clinic.test');
+  await admin.goto(`${url}/admin/clinical`);
+  await admin.fill('#version', '2026-1');
+  await admin.fill('#title', 'Ketamine-assisted psychotherapy consent');
+  await admin.fill('#body', 'Off-label use; risks; alternatives; right to withdraw except after a dose; no driving until the next day.');
+  await admin.click('form[action="/admin/consent-documents"] button[type=submit]');
+  await admin.waitForSelector('text=version 2026-1');
+  await screenshot(admin, 'admin-clinical-settings');
+
+  console.log('screening: a benzodiazepine on the medication list shows its interaction note');
+  await staff.goto(chartUrl);
+  await staff.click('text=Course record');
+  await staff.waitForSelector('h2#ready-h');
+  const courseUrl = staff.url();
+  await staff.click('text=screening and medications');
+  await staff.click('summary:has-text("Add a medication")');
+  await staff.fill('#med-name', 'Lorazepam');
+  await staff.fill('#med-dose', '0.5 mg at night');
+  await staff.fill('#med-hold', 'hold 24 h before each session');
+  await staff.click('form[action$="/medications"] button[type=submit]');
+  await staff.waitForSelector('.warning');
+  check((await staff.textContent('.warning')).includes('respiratory depression'), 'the benzodiazepine interaction note is shown');
+  for (const radio of await staff.locator('input[type=radio][value=no]').all()) {
+    await radio.check();
+  }
+  await staff.selectOption('#pregnancy_status', 'not_pregnant');
+  await staff.fill('#weight_kg', '80');
+  await staff.fill('#systolic', '124');
+  await staff.fill('#diastolic', '80');
+  await staff.fill('#heart_rate', '72');
+  await screenshot(staff, 'screening-interaction');
+  await staff.click('form[action$="/screening"] button[type=submit]');
+  await staff.waitForSelector('p.signed');
+  check((await staff.textContent('p.signed')).includes('eligible'), 'the eligibility decision is signed');
+  await screenshot(staff, 'screening-signed');
+
+  console.log('consent, then the course becomes active');
+  await staff.goto(`${chartUrl}/consents`);
+  await staff.fill('#signer_name', 'Robin Example');
+  await staff.fill('#witness_name', 'Dr. Browser');
+  await staff.click('form[action$="/consents"] button[type=submit]');
+  await staff.waitForSelector('text=current');
+  await screenshot(staff, 'consent');
+  for (const to of ['preparation', 'active']) {
+    await staff.goto(chartUrl);
+    await staff.selectOption('form[action$="/status"] select', to);
+    await staff.click('form[action$="/status"] button[type=submit]');
+    await staff.waitForSelector(`span.status:has-text("${to}")`);
+  }
+
+  console.log('preparation: intentions, skills, support person, integration plan; signed');
+  await staff.goto(courseUrl);
+  await staff.click('a:has-text("preparation 1")');
+  await staff.fill('#intentions', '"I want to stop bracing for the next bad thing."');
+  await staff.fill('#skills', 'Box breathing; body scan');
+  await staff.fill('#support_person', 'Sam Example (partner)');
+  await staff.fill('#support_contact', '+1 303-555-0142');
+  await staff.fill('#integration_plan', 'Integration session 1–3 days after each dose; journaling.');
+  await staff.fill('#note', 'Prepared for first session; expectations discussed.');
+  await Promise.all([staff.waitForNavigation(), staff.click('form[action$="/note"] button[type=submit]')]);
+  await Promise.all([staff.waitForNavigation(), staff.click('form[action$="/sign"] button[type=submit]')]);
+  await staff.waitForSelector('text=This encounter is locked');
+  await screenshot(staff, 'preparation-signed');
+
+  console.log('the dosing session: checklist, first dose, vitals every 10 minutes');
+  await staff.goto(courseUrl);
+  await staff.click('a:has-text("dosing 1")');
+  await staff.waitForSelector('.warning');
+  check((await staff.textContent('.warning')).includes('Lorazepam'), 'the interaction note is shown again before dosing');
+  await staff.check('input[name=fasting]');
+  await staff.check('input[name=escort_confirmed]');
+  await staff.fill('#held_medications', 'Lorazepam held since yesterday');
+  await staff.fill('#pre-systolic', '128');
+  await staff.fill('#pre-diastolic', '82');
+  await staff.fill('#pre-hr', '76');
+  await staff.check('input[name=eye_mask]');
+  await staff.check('input[name=music]');
+  await staff.fill('#position', 'reclined');
+  await staff.fill('#present', 'Dr. Browser (prescriber), therapist');
+  await staff.fill('#started_at', denver(170));
+  await screenshot(staff, 'dosing-checklist');
+  await htmxSubmit(staff, 'form[action$="/start"]', 'form[action$="/doses"]');
+
+  await staff.selectOption('#drug', 'racemic_ketamine');
+  await staff.selectOption('#route', 'sublingual');
+  await staff.selectOption('#formulation', 'rapid_dissolving_tablet');
+  await staff.fill('#dose_mg', '100');
+  check((await staff.inputValue('#weight_kg')) === '80', 'the weight from screening is offered');
+  await staff.fill('#lot', 'RDT-2026-117');
+  await staff.fill('#given_at', denver(160));
+  await htmxSubmit(staff, 'form[action$="/doses"]', '#doses td:has-text("1.25 mg/kg")');
+
+  for (let i = 0; i < 12; i += 1) {
+    const over = i === 4;
+    await staff.fill('#taken_at', denver(160 - 10 * i));
+    await staff.fill('#v-systolic', over ? '172' : String(124 + (i % 3)));
+    await staff.fill('#v-diastolic', over ? '96' : '80');
+    await staff.fill('#v-hr', '78');
+    await staff.fill('#v-spo2', '98');
+    await staff.fill('#v-rr', '14');
+    await htmxSubmit(staff, 'form[action$="/vitals"]', `#vitals tbody tr:nth-child(${i + 1})`);
+  }
+  check((await staff.locator('tr.over').count()) === 1, 'one reading over the limit is marked');
+  await screenshot(staff, 'dosing-vitals');
+
+  console.log('a booster, an observation and an adverse event');
+  check((await staff.inputValue('#formulation')) === 'rapid_dissolving_tablet', 'a booster is offered in the same form');
+  await staff.fill('#dose_mg', '50');
+  await staff.fill('#given_at', denver(140));
+  await htmxSubmit(staff, 'form[action$="/doses"]', '#doses tbody tr:nth-child(2)');
+  await staff.selectOption('#measure', 'moaas');
+  await staff.fill('#value', '4');
+  await staff.fill('#observed_at', denver(120));
+  await htmxSubmit(staff, 'form[action$="/observations"]', 'li:has-text("moaas: 4")');
+  await staff.click('summary:has-text("Record an adverse event")');
+  await staff.selectOption('#term', 'nausea');
+  await staff.selectOption('#severity', 'mild');
+  await staff.fill('#onset_minutes', '35');
+  await staff.selectOption('#action', 'observed');
+  await staff.selectOption('#outcome', 'resolved');
+  await htmxSubmit(staff, 'form[action$="/adverse-events"]', '#adverse-events td:has-text("nausea")');
+  check((await staff.locator('#clock svg').count()) === 1, 'the session clock is drawn');
+  check((await staff.textContent('#clock')).includes('typical, varies widely'), 'the PK bands are labelled');
+  await screenshot(staff, 'dosing-session');
+  await axe(staff, 'dosing session');
+
+  console.log('the observation timer refuses an early discharge');
+  await staff.check('input[name=criteria_met]');
+  await staff.fill('#escort_name', 'Sam Example');
+  await staff.check('input[name=no_driving_advice]');
+  await staff.fill('#discharged_at', denver(30));
+  await htmxSubmit(staff, 'form[action$="/discharge"]', '#form-error');
+  const refusal = await staff.textContent('#form-error');
+  check(refusal.startsWith('discharged_at:') && refusal.includes('min early'), `early discharge refused: ${refusal}`);
+  await screenshot(staff, 'discharge-refused');
+  await staff.check('input[name=criteria_met]');
+  await staff.fill('#escort_name', 'Sam Example');
+  await staff.check('input[name=no_driving_advice]');
+  await staff.fill('#discharged_at', denver(0));
+  await htmxSubmit(staff, 'form[action$="/discharge"]', 'p.signed:has-text("Discharged")');
+  await staff.fill('#note', 'Sublingual 100 mg plus 50 mg booster; transient BP rise to 172/96 settled without treatment; mild nausea.');
+  await Promise.all([staff.waitForNavigation(), staff.click('form[action$="/note"] button[type=submit]')]);
+  await Promise.all([staff.waitForNavigation(), staff.click('form[action$="/sign"] button[type=submit]')]);
+  await staff.waitForSelector('text=This encounter is locked');
+  await screenshot(staff, 'dosing-signed');
+
+  console.log('the vitals alert is on the dashboard');
+  await staff.goto(`${url}/dashboard`);
+  await staff.waitForSelector('table.alerts');
+  check((await staff.textContent('table.alerts')).includes('Systolic pressure 172'), 'the over-limit reading raised an alert');
+
+  console.log('integration: a note signed, then an addendum');
+  await staff.goto(courseUrl);
+  await staff.click('a:has-text("integration 1")');
+  await staff.fill('#note', 'Integration: Robin described feeling less braced; practising body scan daily.');
+  await Promise.all([staff.waitForNavigation(), staff.click('form[action$="/note"] button[type=submit]')]);
+  await Promise.all([staff.waitForNavigation(), staff.click('form[action$="/sign"] button[type=submit]')]);
+  await staff.waitForSelector('text=This encounter is locked');
+  await staff.fill('#addendum', 'Addendum: Robin called to say sleep has improved.');
+  await staff.click('form[action$="/addenda"] button[type=submit]');
+  await staff.waitForSelector('text=Addendum: Robin called to say sleep has improved.');
+  check((await staff.locator('textarea#note').count()) === 0, 'the signed note can no longer be edited');
+  await screenshot(staff, 'integration-addendum');
+  await adminCtx.close();
+}
+
 async function main() {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -223,8 +441,8 @@ async function main() {
     await staff.goto(`${url}/dashboard`);
     await staff.waitForSelector('#no-alerts');
     check(staff.url() === `${url}/dashboard`, 'still signed in');
+    await dosingDay(browser, staff, url, chartUrl, db);
     console.log(`browser journey passed; ${shot} screenshots in ${artifacts}`);
-    void chartUrl;
   } finally {
     await browser.close();
     server.kill();

@@ -58,6 +58,17 @@ fn at(tz: &TimeZone, date: Date, hour: i8) -> Result<Timestamp, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The demo clinic's consent document: the elements of kap-protocol.md §4.1 in outline.
+/// Synthetic text for the demo, not legal advice and not a clinic's real form.
+const DEMO_CONSENT: &str = "SYNTHETIC DEMO TEXT — not a real consent form.\n\
+Ketamine is a Schedule III drug used off-label for depression, anxiety and PTSD; no ketamine \
+product is FDA-approved for psychiatric use (esketamine nasal spray is, for treatment-resistant \
+depression). Expected effects include dissociation. Risks include raised blood pressure and heart \
+rate, nausea, dizziness, blurred vision, emergence reactions, misuse, and bladder and liver harm \
+with repeated use. Alternatives were discussed. You may withdraw at any time, except once a dose \
+has been taken. Follow the fasting and medication-hold instructions. Do not drive until the next \
+day after restful sleep; a responsible adult takes you home.";
+
 /// Creates the demo clinic with its staff and cohort; returns how much was written.
 pub async fn create(app: &App, patients: usize, seed: u64) -> Result<ImportCounts, String> {
     let store = app.store();
@@ -86,6 +97,15 @@ pub async fn create(app: &App, patients: usize, seed: u64) -> Result<ImportCount
     };
     store
         .save_settings(&system, &settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    store
+        .add_consent_document(
+            &system,
+            "demo-1",
+            "Ketamine-assisted psychotherapy consent (synthetic demo text)",
+            DEMO_CONSENT,
+        )
         .await
         .map_err(|e| e.to_string())?;
     let north = store

@@ -556,6 +556,12 @@ async fn encounter_response(
             outcomes: AeOutcome::IDS.to_vec(),
             measures: Measure::IDS.to_vec(),
             planned_route: route.as_str(),
+            planned_formulation: rec
+                .administrations
+                .last()
+                .map(|a| a.dose.formulation)
+                .or_else(|| Formulation::for_route(route).first().copied())
+                .map_or("", |f| f.as_str()),
         },
     )
 }

@@ -197,6 +197,8 @@ pub struct EncounterPage {
     pub outcomes: Vec<&'static str>,
     pub measures: Vec<&'static str>,
     pub planned_route: &'static str,
+    /// The last dose's formulation, or the route's first: what a booster most likely is.
+    pub planned_formulation: &'static str,
 }
 
 #[derive(Template)]
@@ -259,62 +261,58 @@ pub fn clock_svg(
     .into_iter()
     .max()
     .unwrap_or(240);
-    let (w, left, right) = (640.0_f64, 10.0_f64, 10.0_f64);
+    let (w, left, right) = (640.0_f64, 10.0_f64, 24.0_f64);
     #[allow(clippy::cast_precision_loss)] // minutes are small
     let x = |m: i64| left + (w - left - right) * (m as f64) / (span as f64);
     let mut s = format!(
-        "<svg viewBox=\"0 0 {w} 90\" role=\"img\" aria-labelledby=\"clock-t\" class=\"clock\"><title id=\"clock-t\">Minutes since the first dose, with the {route} route's typical peak and recovery windows ({})</title>",
+        "<svg viewBox=\"0 0 {w} 112\" role=\"img\" aria-labelledby=\"clock-t\" class=\"clock\"><title id=\"clock-t\">Minutes since the first dose, with the {route} route's typical peak and recovery windows ({})</title>",
         pk::LABEL
     );
-    let band = |s: &mut String, from: u32, to: u32, class: &str, label: &str| {
+    // Each band's label on its own line above the bands, so neighbouring bands never overlap.
+    let band = |s: &mut String, from: u32, to: u32, class: &str, label: &str, y: u32| {
         let (a, b) = (x(i64::from(from)), x(i64::from(to)));
         s.push_str(&format!(
-            "<rect class=\"{class}\" x=\"{a:.1}\" y=\"10\" width=\"{:.1}\" height=\"44\"/><text x=\"{a:.1}\" y=\"8\" class=\"band-label\">{label} {from}–{to} min</text>",
+            "<rect class=\"{class}\" x=\"{a:.1}\" y=\"26\" width=\"{:.1}\" height=\"36\"/><text x=\"{a:.1}\" y=\"{y}\" class=\"band-label\">{label} {from}–{to} min</text>",
             (b - a).max(1.0)
         ));
     };
-    band(&mut s, k.peak.from, k.peak.to, "peak", "typical peak");
-    band(
-        &mut s,
-        k.recovery.from,
-        k.recovery.to,
-        "recovery",
-        "typical recovery",
-    );
+    band(&mut s, k.peak.from, k.peak.to, "peak", "typical peak", 10);
+    let (from, to) = (k.recovery.from, k.recovery.to);
+    band(&mut s, from, to, "recovery", "typical recovery", 22);
     s.push_str(&format!(
-        "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"54\" y2=\"54\" class=\"axis\"/>",
+        "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"62\" y2=\"62\" class=\"axis\"/>",
         x(0),
         x(span)
     ));
     let mut t = 0;
     while t <= span {
         s.push_str(&format!(
-            "<text x=\"{:.1}\" y=\"70\" class=\"tick\">{t}</text>",
+            "<text x=\"{:.1}\" y=\"76\" class=\"tick\">{t}</text>",
             x(t)
         ));
         t += 30;
     }
     for d in doses {
         s.push_str(&format!(
-            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"14\" y2=\"54\" class=\"dose\"/>",
+            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"28\" y2=\"62\" class=\"dose\"/>",
             x(*d)
         ));
     }
     if let Some(o) = observe_until {
         s.push_str(&format!(
-            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"10\" y2=\"58\" class=\"observe\"/><text x=\"{0:.1}\" y=\"84\" class=\"tick\">observation minimum</text>",
+            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"26\" y2=\"66\" class=\"observe\"/><text x=\"{0:.1}\" y=\"104\" class=\"tick\">observation minimum</text>",
             x(o)
         ));
     }
     if let Some(e) = elapsed {
         s.push_str(&format!(
-            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"10\" y2=\"58\" class=\"now\"/><text x=\"{0:.1}\" y=\"84\" class=\"tick\">now {e} min</text>",
+            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"26\" y2=\"66\" class=\"now\"/><text x=\"{0:.1}\" y=\"90\" class=\"tick\">now {e} min</text>",
             x(e.min(span))
         ));
     }
     s.push_str(&format!(
-        "<text x=\"{:.1}\" y=\"84\" class=\"tick\">{}</text></svg>",
-        x(span) - 120.0,
+        "<text x=\"{:.1}\" y=\"10\" class=\"tick\" text-anchor=\"end\">{}</text></svg>",
+        x(span),
         pk::LABEL
     ));
     s
