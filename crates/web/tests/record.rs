@@ -240,6 +240,9 @@ async fn a_signed_encounter_refuses_every_write(store: Arc<dyn Store>) {
     );
 }
 
+/// One refused entry: action, fields, the field named, and the message shown.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+
 /// A blood pressure of 400/20, a dose without a weight and a time before the session began are
 /// each refused with the field named, by the page and by the API, and nothing is saved.
 async fn bad_dosing_input_is_named_and_nothing_is_saved(store: Arc<dyn Store>) {
@@ -261,7 +264,7 @@ async fn bad_dosing_input_is_named_and_nothing_is_saved(store: Arc<dyn Store>) {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let before = record_json(&mut doc, &fx, &e).await;
     let early = ago(&w, 90).await;
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "vitals",
             vec![("systolic", "400"), ("diastolic", "20")],
@@ -442,6 +445,128 @@ async fn psychotherapy_notes_stay_on_their_authors_page(store: Arc<dyn Store>) {
     assert!(scanned >= 20, "the scan read {scanned} pages");
 }
 
+/// An esketamine session prints the REMS monitoring form's fields, and no clinic setting can
+/// shorten esketamine's two-hour observation.
+async fn esketamine_sessions_fill_the_rems_form(store: Arc<dyn Store>) {
+    let (w, mut doc, fx, e) = setup(store).await;
+    let csrf = doc.csrf().await;
+    let steps: Vec<(&str, Vec<(&str, String)>)> = vec![
+        (
+            "start",
+            vec![
+                ("systolic", "132".into()),
+                ("diastolic", "84".into()),
+                ("started_at", ago(&w, 100).await),
+            ],
+        ),
+        (
+            "doses",
+            vec![
+                ("drug", "esketamine".into()),
+                ("route", "intranasal_esketamine".into()),
+                ("formulation", "nasal_spray_device".into()),
+                ("dose_mg", "56".into()),
+                ("weight_kg", "80".into()),
+                ("lot", "ESK-LOT-42".into()),
+                ("given_at", ago(&w, 90).await),
+            ],
+        ),
+        (
+            "vitals",
+            vec![
+                ("systolic", "150".into()),
+                ("diastolic", "92".into()),
+                ("taken_at", ago(&w, 50).await),
+            ],
+        ),
+    ];
+    for (action, fields) in &steps {
+        let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+        form.extend(fields.iter().map(|(k, v)| (*k, v.as_str())));
+        let r = doc.client.post(&enc_path(&fx, &e, action), &form).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{action}: {}", r.body);
+    }
+    // 90 minutes after the dose is too early for esketamine, whatever the clinic set.
+    let r = doc
+        .client
+        .post(
+            &enc_path(&fx, &e, "discharge"),
+            &[
+                ("csrf", &csrf),
+                ("criteria_met", "on"),
+                ("escort_name", "Sam"),
+                ("no_driving_advice", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(
+        r.body
+            .contains("discharged_at: the observation minimum runs until"),
+        "{}",
+        r.body
+    );
+    let rems = doc
+        .client
+        .get(&format!("/patients/{}/encounters/{e}/rems", fx.patient))
+        .await;
+    assert_eq!(rems.status, StatusCode::OK, "{}", rems.body);
+    for expected in [
+        "Ada Lovelace",
+        "56 mg",
+        "ESK-LOT-42",
+        "<dt>Concomitant Benzodiazepines</dt><dd>yes</dd>",
+        "<dt>Blood pressure before dosing</dt><dd>132/84 mmHg</dd>",
+        "150/92 mmHg",
+        "monitoring not ended",
+    ] {
+        assert!(
+            rems.body.contains(expected),
+            "REMS form lacks {expected}: {}",
+            rems.body
+        );
+    }
+
+    let mut admin = w
+        .member("admin@clinic.test", "Admin", Role::Admin, None)
+        .await;
+    let page = admin.client.get("/admin/clinical").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let csrf = page.csrf();
+    let mut form: Vec<(String, String)> = vec![("csrf".into(), csrf)];
+    for (k, v) in [
+        ("systolic_max", "160"),
+        ("systolic_min", "90"),
+        ("diastolic_max", "100"),
+        ("diastolic_min", "50"),
+        ("heart_rate_max", "120"),
+        ("heart_rate_min", "50"),
+        ("spo2_min", "92"),
+        ("resp_rate_max", "24"),
+        ("resp_rate_min", "10"),
+        ("predose_systolic_max", "140"),
+        ("predose_diastolic_max", "90"),
+    ] {
+        form.push((k.into(), v.into()));
+    }
+    for r in kapstone_app::clinical::course::Route::ALL {
+        let minutes = if *r == kapstone_app::clinical::course::Route::IntranasalEsketamine {
+            "30"
+        } else {
+            "90"
+        };
+        form.push((format!("observation.{}", r.as_str()), minutes.into()));
+    }
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = admin.client.post("/admin/clinical", &pairs).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(
+        r.body.contains("observation_minutes.intranasal_esketamine: 30 is outside the allowed range 120–720 minutes"),
+        "{}",
+        r.body
+    );
+}
+
 macro_rules! backend {
     ($backend:ident, $make:path; $($case:ident),+ $(,)?) => {
         mod $backend {
@@ -467,4 +592,5 @@ both_backends!(
     a_signed_encounter_refuses_every_write,
     bad_dosing_input_is_named_and_nothing_is_saved,
     psychotherapy_notes_stay_on_their_authors_page,
+    esketamine_sessions_fill_the_rems_form,
 );
