@@ -259,6 +259,12 @@ async function dosingDay(browser, staff, url, chartUrl, db) {
   await staff.fill('#value', '4');
   await staff.fill('#observed_at', denver(120));
   await htmxSubmit(staff, 'form[action$="/observations"]', 'li:has-text("moaas: 4")');
+  await staff.click('summary:has-text("Record a CADSS-6")');
+  for (let item = 1; item <= 6; item += 1) {
+    await staff.selectOption(`#cadss-item${item}`, item <= 2 ? '2' : '1');
+  }
+  await staff.fill('#cadss-at', denver(125));
+  await htmxSubmit(staff, 'form[action$="/cadss6"]', 'li:has-text("CADSS-6: total 8")');
   await staff.click('summary:has-text("Record an adverse event")');
   await staff.selectOption('#term', 'nausea');
   await staff.selectOption('#severity', 'mild');

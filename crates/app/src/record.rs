@@ -449,6 +449,62 @@ impl App {
             .await?)
     }
 
+    /// A questionnaire given in the session (CADSS-6), linked to the encounter so it is locked
+    /// with it.
+    pub async fn record_session_assessment(
+        &self,
+        staff: &Staff,
+        encounter: EncounterId,
+        instrument: &str,
+        values: &[Option<i64>],
+        administered_at: &str,
+    ) -> Result<RecordedAssessment, AppError> {
+        let e = self
+            .encounter_may(staff, encounter, Action::RecordAssessment)
+            .await?;
+        let inst = self.library.get(instrument).ok_or_else(|| {
+            AppError::invalid(
+                "instrument",
+                format!("'{instrument}' is not in the library"),
+            )
+        })?;
+        let answers = inst.answers(values).map_err(|err| match err.item() {
+            Some(item) => AppError::invalid(format!("item{item}"), err.to_string()),
+            None => AppError::invalid("answers", err.to_string()),
+        })?;
+        let at = self
+            .parse_local_time(staff, "administered_at", administered_at)
+            .await?;
+        Ok(self
+            .store
+            .record_assessment(
+                &staff.ctx(),
+                &NewAssessment {
+                    patient_id: e.patient_id,
+                    course_id: Some(e.course_id),
+                    encounter_id: Some(encounter),
+                    response: inst.respond(answers),
+                    time_point: format!("{}_{}", e.kind.as_str(), e.sequence),
+                    administered_at: at,
+                },
+            )
+            .await?)
+    }
+
+    /// Staff display names by id, to say who recorded what (not patient data).
+    pub async fn staff_names(
+        &self,
+        staff: &Staff,
+    ) -> Result<std::collections::HashMap<UserId, String>, AppError> {
+        Ok(self
+            .store
+            .users(staff.user.clinic_id)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.display_name))
+            .collect())
+    }
+
     pub async fn add_adverse_event(
         &self,
         staff: &Staff,

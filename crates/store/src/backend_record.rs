@@ -946,9 +946,35 @@ macro_rules! impl_record {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
+                let questionnaires = by_encounter(
+                    "SELECT instrument, total, administered_at FROM assessment WHERE clinic_id = $1 AND encounter_id = $2 \
+                     ORDER BY administered_at, id",
+                )
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| -> Result<SessionScore> {
+                    Ok(SessionScore {
+                        instrument: r.try_get("instrument")?,
+                        total: r.try_get("total")?,
+                        administered_at: ts(r, "administered_at")?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
                 audit_read(&mut tx, ctx, "encounter.read", Some(e.patient_id), "encounter", Some(encounter.0), 1).await?;
                 tx.commit().await?;
-                Ok(EncounterRecord { encounter: e, signed, note, addenda, dosing, administrations, vitals, observations, adverse_events })
+                Ok(EncounterRecord {
+                    encounter: e,
+                    signed,
+                    note,
+                    addenda,
+                    dosing,
+                    administrations,
+                    vitals,
+                    observations,
+                    adverse_events,
+                    questionnaires,
+                })
             }
         }
 

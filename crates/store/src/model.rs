@@ -720,6 +720,16 @@ pub struct EncounterRecord {
     pub vitals: Vec<VitalSign>,
     pub observations: Vec<Observation>,
     pub adverse_events: Vec<AdverseEventRecord>,
+    /// Questionnaires given in the encounter (in a dosing session: CADSS-6).
+    pub questionnaires: Vec<SessionScore>,
+}
+
+/// A questionnaire given in an encounter, as the encounter page lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionScore {
+    pub instrument: String,
+    pub total: Option<f64>,
+    pub administered_at: Timestamp,
 }
 
 /// The text of a psychotherapy note. It has no `Display`, no `Serialize` and a redacted

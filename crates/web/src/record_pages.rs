@@ -26,6 +26,7 @@ use kapstone_app::clinical::dosing::screening::{
     self, CONDITIONS, DrugClass, Kind, PregnancyStatus,
 };
 use kapstone_app::clinical::dosing::vitals::VitalsInput;
+use kapstone_app::clinical::instrument::AnswerSet;
 use kapstone_app::clinical::vocab::Role;
 use kapstone_app::model::*;
 use kapstone_app::record::{ScreeningForm, StartForm, interactions};
@@ -496,8 +497,10 @@ async fn encounter_response(
         .as_ref()
         .map(|s| s.input.weight_kg.to_string())
         .unwrap_or_default();
-    let dosing =
-        (e.kind == EncounterKind::Dosing).then(|| dosing_view(&rec, &policy, route, now, &tz));
+    let names = app!(web.app.staff_names(staff).await);
+    let who = |u: &UserId| names.get(u).cloned().unwrap_or_default();
+    let dosing = (e.kind == EncounterKind::Dosing)
+        .then(|| dosing_view(web, &rec, &policy, route, now, &tz, &who));
     let (status, error) = match error {
         Some((s, m)) => (s, Some(m)),
         None => (StatusCode::OK, None),
@@ -524,7 +527,9 @@ async fn encounter_response(
             ),
             kind,
             error,
-            signed: rec.signed.map(|(_, t)| local(t, &tz)),
+            signed: rec
+                .signed
+                .map(|(u, t)| format!("{} by {}", local(t, &tz), who(&u))),
             note: rec
                 .note
                 .as_ref()
@@ -539,6 +544,7 @@ async fn encounter_response(
                 .addenda
                 .iter()
                 .map(|a| AddendumRow {
+                    by: who(&a.author_id),
                     when: local(a.created_at, &tz),
                     body: a.body.clone(),
                 })
@@ -571,11 +577,13 @@ fn minutes_between(from: Timestamp, to: Timestamp) -> i64 {
 }
 
 fn dosing_view(
+    web: &Shared,
     rec: &EncounterRecord,
     policy: &DosingPolicy,
     route: Route,
     now: Timestamp,
     tz: &TimeZone,
+    who: &dyn Fn(&UserId) -> String,
 ) -> DosingView {
     let first = rec.administrations.first().map(|a| a.given_at);
     let given: Vec<(Timestamp, Route)> = rec
@@ -634,6 +642,7 @@ fn dosing_view(
             .administrations
             .iter()
             .map(|a| DoseRow {
+                by: who(&a.given_by),
                 time: local(a.given_at, tz),
                 minutes: offset(a.given_at),
                 what: format!(
@@ -712,6 +721,42 @@ fn dosing_view(
             .administrations
             .iter()
             .any(|a| a.dose.drug == Drug::Esketamine),
+        cadss: web
+            .app
+            .library()
+            .get(SESSION_QUESTIONNAIRE)
+            .map(|inst| {
+                inst.items
+                    .iter()
+                    .map(|item| {
+                        let options = match &item.answers {
+                            AnswerSet::Options(o) => {
+                                o.iter().map(|o| (o.value, o.label.clone())).collect()
+                            }
+                            AnswerSet::Range { min, max, .. } => {
+                                (*min..=*max).map(|v| (v, v.to_string())).collect()
+                            }
+                        };
+                        (format!("item{}", item.number), item.text.clone(), options)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        questionnaires: rec
+            .questionnaires
+            .iter()
+            .map(|q| {
+                (
+                    local(q.administered_at, tz),
+                    web.app
+                        .library()
+                        .get(&q.instrument)
+                        .map_or_else(|| q.instrument.clone(), |i| i.short_name.clone()),
+                    q.total
+                        .map_or_else(|| "incomplete".into(), |t| format!("total {t}")),
+                )
+            })
+            .collect(),
         limits: format!(
             "BP {}–{}/{}–{} mmHg, HR {}–{}/min, SpO2 ≥ {} %, RR {}–{}/min",
             limits.systolic_min,
@@ -728,6 +773,9 @@ fn dosing_view(
 }
 
 use kapstone_app::clinical::dosing::pk;
+
+/// The questionnaire given during a dosing session.
+const SESSION_QUESTIONNAIRE: &str = "cadss6";
 
 pub async fn encounter_page(
     State(web): State<Shared>,
@@ -849,6 +897,36 @@ pub(crate) async fn apply(
             )
             .await
             .map(drop),
+        "cadss6" => {
+            let inst = app
+                .library()
+                .get(SESSION_QUESTIONNAIRE)
+                .ok_or_else(|| AppError::Internal("cadss6 missing from the library".into()))?;
+            let mut values = Vec::new();
+            for item in &inst.items {
+                let name = format!("item{}", item.number);
+                let raw = field(f, &name).trim();
+                values.push(if raw.is_empty() {
+                    None
+                } else {
+                    Some(raw.parse::<i64>().map_err(|_| {
+                        AppError::invalid(
+                            name.clone(),
+                            format!("'{raw}' is not one of the item's answers"),
+                        )
+                    })?)
+                });
+            }
+            app.record_session_assessment(
+                staff,
+                eid,
+                SESSION_QUESTIONNAIRE,
+                &values,
+                field(f, "administered_at"),
+            )
+            .await
+            .map(drop)
+        }
         "adverse-events" => {
             let input = AdverseEventInput {
                 term: field(f, "term"),

@@ -112,6 +112,7 @@ pub struct ConsentsPage {
 }
 
 pub struct DoseRow {
+    pub by: String,
     pub time: String,
     pub minutes: i64,
     pub what: String,
@@ -146,6 +147,7 @@ pub struct EventRow {
 }
 
 pub struct AddendumRow {
+    pub by: String,
     pub when: String,
     pub body: String,
 }
@@ -166,6 +168,9 @@ pub struct DosingView {
     pub discharged: Option<String>,
     pub esketamine: bool,
     pub limits: String,
+    /// The in-session questionnaire (CADSS-6): (field name, item label, options).
+    pub cadss: Vec<(String, String, Vec<(i64, String)>)>,
+    pub questionnaires: Vec<(String, String, String)>,
 }
 
 #[derive(Template)]

@@ -149,6 +149,18 @@ async fn a_signed_encounter_refuses_every_write(store: Arc<dyn Store>) {
                 ("outcome", "resolved".into()),
             ],
         ),
+        (
+            "cadss6",
+            (1..=6)
+                .map(|i| {
+                    (
+                        ["item1", "item2", "item3", "item4", "item5", "item6"][i - 1],
+                        "1".to_string(),
+                    )
+                })
+                .chain([("administered_at", ago(&w, 130).await)])
+                .collect(),
+        ),
         ("note", vec![("note", "Session went as planned.".into())]),
         (
             "discharge",
