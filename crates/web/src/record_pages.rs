@@ -737,7 +737,11 @@ fn dosing_view(
                                 (*min..=*max).map(|v| (v, v.to_string())).collect()
                             }
                         };
-                        (format!("item{}", item.number), item.text.clone(), options)
+                        QuestionItem {
+                            name: format!("item{}", item.number),
+                            label: item.text.clone(),
+                            options,
+                        }
                     })
                     .collect()
             })

@@ -152,6 +152,13 @@ pub struct AddendumRow {
     pub body: String,
 }
 
+/// One item of a questionnaire form: its field name, label and answer options.
+pub struct QuestionItem {
+    pub name: String,
+    pub label: String,
+    pub options: Vec<(i64, String)>,
+}
+
 /// The dosing part of the encounter page.
 pub struct DosingView {
     pub started: bool,
@@ -168,8 +175,8 @@ pub struct DosingView {
     pub discharged: Option<String>,
     pub esketamine: bool,
     pub limits: String,
-    /// The in-session questionnaire (CADSS-6): (field name, item label, options).
-    pub cadss: Vec<(String, String, Vec<(i64, String)>)>,
+    /// The in-session questionnaire (CADSS-6).
+    pub cadss: Vec<QuestionItem>,
     pub questionnaires: Vec<(String, String, String)>,
 }
 
