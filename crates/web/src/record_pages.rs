@@ -1232,6 +1232,17 @@ async fn clinical_settings_response(
                 .iter()
                 .map(|r| (r.as_str(), policy.observation_minutes(*r)))
                 .collect(),
+            precautions: CONDITIONS
+                .iter()
+                .filter(|c| c.kind == Kind::Relative)
+                .map(|c| {
+                    (
+                        c.id,
+                        c.label,
+                        !policy.precautions_off.iter().any(|o| o == c.id),
+                    )
+                })
+                .collect(),
         },
     )
 }
@@ -1262,6 +1273,11 @@ pub async fn save_dosing_rules(
         l.resp_rate_min = number("resp_rate_min")?;
         policy.predose_systolic_max = number("predose_systolic_max")?;
         policy.predose_diastolic_max = number("predose_diastolic_max")?;
+        policy.precautions_off = CONDITIONS
+            .iter()
+            .filter(|c| c.kind == Kind::Relative && !ticked(&f, &format!("screen.{}", c.id)))
+            .map(|c| c.id.to_string())
+            .collect();
         for r in Route::ALL {
             let key = format!("observation.{}", r.as_str());
             policy

@@ -339,4 +339,6 @@ pub struct ClinicalSettingsPage {
     pub documents: Vec<String>,
     pub numbers: Vec<(&'static str, &'static str, i64)>,
     pub observation: Vec<(&'static str, i64)>,
+    /// Relative precautions: (id, label, screened).
+    pub precautions: Vec<(&'static str, &'static str, bool)>,
 }

@@ -569,6 +569,9 @@ async fn esketamine_sessions_fill_the_rems_form(store: Arc<dyn Store>) {
         };
         form.push((format!("observation.{}", r.as_str()), minutes.into()));
     }
+    for c in CONDITIONS.iter().filter(|c| c.id != "bmi_over_35") {
+        form.push((format!("screen.{}", c.id), "on".into()));
+    }
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let r = admin.client.post("/admin/clinical", &pairs).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
@@ -577,6 +580,42 @@ async fn esketamine_sessions_fill_the_rems_form(store: Arc<dyn Store>) {
         "{}",
         r.body
     );
+
+    // With esketamine at two hours the rules save, and the clinic no longer screens for BMI.
+    let pairs: Vec<(&str, &str)> = pairs
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "observation.intranasal_esketamine" {
+                (k, "120")
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let r = admin.client.post("/admin/clinical", &pairs).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = admin.client.get("/admin/clinical").await;
+    assert!(
+        page.body
+            .contains("name=\"screen.bmi_over_35\" value=\"on\" >"),
+        "BMI no longer screened"
+    );
+    assert!(
+        page.body
+            .contains("name=\"screen.psychosis\" value=\"on\" checked>"),
+        "psychosis still screened"
+    );
+    assert!(
+        !page.body.contains("screen.aneurysmal"),
+        "hard contraindications cannot be turned off"
+    );
+    let policy = w
+        .app
+        .store()
+        .dosing_policy(&w.system)
+        .await
+        .expect("policy");
+    assert_eq!(policy.precautions_off, ["bmi_over_35"]);
 }
 
 macro_rules! backend {
