@@ -1,7 +1,9 @@
-//! Outcome measures: change from baseline and trend charts. Pure: no I/O, no clock.
+//! Outcome measures: change from baseline, trend charts, and cohort outcomes with their
+//! denominators. Pure: no I/O, no clock.
 #![forbid(unsafe_code)]
 
 pub mod change;
+pub mod cohort;
 mod svg;
 pub mod trend;
 #[cfg(test)]

@@ -1,0 +1,389 @@
+//! Cohort outcomes the way published KAP studies count them, with every denominator kept:
+//! baseline, eligibility, windows at 1, 3 and 6 months, response / remission / MCID / reliable
+//! improvement, outcomes after the Nth dose, durability of response (Kaplan–Meier), and 3-month
+//! subgroups. The definitions are data ([`Definitions`]), printed with every report.
+//!
+//! Input is a compact snapshot: per course its dose dates and its scored questionnaires by date.
+//! Pure: no I/O, no clock.
+
+mod definitions;
+mod stats;
+#[cfg(test)]
+mod tests;
+
+pub use definitions::{Definitions, InstrumentRule, Window};
+pub use stats::{Follow, Rate, kaplan_meier, wilson};
+
+use jiff::civil::Date;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+/// One questionnaire result of a course; `total` is None for an incomplete form (never used).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub instrument: String,
+    pub date: Date,
+    pub total: Option<f64>,
+}
+
+/// What the report needs of one course.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CourseData {
+    pub indication: String,
+    pub route: String,
+    pub sex: String,
+    /// The patient's latest ACE total, if they have one.
+    pub ace: Option<f64>,
+    /// Dates of the dosing sessions.
+    pub doses: Vec<Date>,
+    pub assessments: Vec<Scored>,
+}
+
+/// The outcome measures over the courses observed in one window (or after one dose).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measures {
+    pub observed: usize,
+    pub mean_change: Option<f64>,
+    pub response: Rate,
+    pub remission: Rate,
+    /// None where the instrument has no threshold (HAM-A).
+    pub mcid: Option<Rate>,
+    pub reliable_improvement: Option<Rate>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Durability {
+    pub events: usize,
+    pub censored: usize,
+    pub median_days: Option<i64>,
+    pub km: Vec<[f64; 2]>,
+}
+
+/// 3-month observed and response, for one subgroup.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Subgroup {
+    pub observed: usize,
+    pub response: Rate,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstrumentReport {
+    pub instrument: String,
+    pub with_baseline: usize,
+    pub eligible: usize,
+    /// By window id, in the definitions' order.
+    pub windows: Vec<(String, Measures)>,
+    /// By dose number (1, 2, …).
+    pub after_dose: Vec<(usize, Measures)>,
+    pub durability: Durability,
+    pub ace_high: Subgroup,
+    pub ace_low: Subgroup,
+    pub indication: BTreeMap<String, Subgroup>,
+    pub route: BTreeMap<String, Subgroup>,
+    pub sex: BTreeMap<String, Subgroup>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CohortReport {
+    pub courses: usize,
+    /// Courses with at least one dose: only these have a D0 and are analysed.
+    pub courses_with_dose: usize,
+    pub instruments: Vec<InstrumentReport>,
+}
+
+/// One observed course's result against its baseline.
+#[derive(Debug, Clone, Copy)]
+struct Outcome {
+    baseline: f64,
+    score: f64,
+}
+
+/// Accumulates outcomes into [`Measures`].
+#[derive(Debug, Default, Clone)]
+struct Tally {
+    outcomes: Vec<Outcome>,
+}
+
+impl Tally {
+    fn measures(&self, rule: &InstrumentRule, defs: &Definitions) -> Measures {
+        let n = self.outcomes.len();
+        let count = |f: &dyn Fn(&Outcome) -> bool| self.outcomes.iter().filter(|o| f(o)).count();
+        #[allow(clippy::cast_precision_loss)] // counts of courses
+        let mean_change = (n > 0).then(|| {
+            self.outcomes
+                .iter()
+                .map(|o| o.score - o.baseline)
+                .sum::<f64>()
+                / n as f64
+        });
+        Measures {
+            observed: n,
+            mean_change,
+            response: Rate::new(count(&|o| responds(o.baseline, o.score, defs)), n),
+            remission: Rate::new(count(&|o| o.score < rule.remission_below), n),
+            mcid: rule
+                .mcid
+                .map(|t| Rate::new(count(&|o| o.baseline - o.score >= t), n)),
+            reliable_improvement: rule
+                .reliable_improvement
+                .map(|t| Rate::new(count(&|o| o.baseline - o.score >= t), n)),
+        }
+    }
+}
+
+fn responds(baseline: f64, score: f64, defs: &Definitions) -> bool {
+    baseline > 0.0 && (baseline - score) / baseline >= defs.response_fraction
+}
+
+/// The window's assessment: the one closest to the target day, the earlier on a tie (the series
+/// is in date order, and `min_by_key` keeps the first of equal keys).
+fn in_window(series: &[(Date, f64)], d0: Date, w: &Window) -> Option<f64> {
+    series
+        .iter()
+        .map(|(d, t)| (days(d0, *d), *t))
+        .filter(|(k, _)| (w.from..=w.to).contains(k))
+        .min_by_key(|(k, _)| (k - w.target).abs())
+        .map(|(_, t)| t)
+}
+
+fn days(from: Date, to: Date) -> i64 {
+    i64::from(from.until(to).map_or(0, |s| s.get_days()))
+}
+
+/// Computes every instrument's report over the courses.
+pub fn report(courses: &[CourseData], defs: &Definitions) -> CohortReport {
+    CohortReport {
+        courses: courses.len(),
+        courses_with_dose: courses.iter().filter(|c| !c.doses.is_empty()).count(),
+        instruments: defs
+            .instruments
+            .iter()
+            .map(|rule| instrument_report(courses, rule, defs))
+            .collect(),
+    }
+}
+
+fn instrument_report(
+    courses: &[CourseData],
+    rule: &InstrumentRule,
+    defs: &Definitions,
+) -> InstrumentReport {
+    let mut with_baseline = 0;
+    let mut eligible = 0;
+    let mut windows: Vec<Tally> = vec![Tally::default(); defs.windows.len()];
+    let mut after_dose: Vec<Tally> = Vec::new();
+    let mut follows = Vec::new();
+    let mut groups: BTreeMap<String, Tally> = BTreeMap::new();
+    let subgroup_window = defs
+        .windows
+        .iter()
+        .position(|w| w.id == defs.subgroup_window);
+
+    for course in courses {
+        let mut doses = course.doses.clone();
+        doses.sort();
+        let Some(&d0) = doses.first() else {
+            continue;
+        };
+        let mut series: Vec<(Date, f64)> = course
+            .assessments
+            .iter()
+            .filter(|a| a.instrument == rule.id)
+            .filter_map(|a| Some((a.date, a.total?)))
+            .collect();
+        series.sort_by_key(|(d, _)| *d);
+
+        let baseline = series
+            .iter()
+            .rfind(|(d, _)| (0..=defs.baseline_days_before).contains(&days(*d, d0)))
+            .map(|(_, t)| *t);
+        let Some(baseline) = baseline else {
+            continue;
+        };
+        with_baseline += 1;
+        if baseline < rule.caseness {
+            continue;
+        }
+        eligible += 1;
+
+        for (w, tally) in defs.windows.iter().zip(windows.iter_mut()) {
+            if let Some(score) = in_window(&series, d0, w) {
+                tally.outcomes.push(Outcome { baseline, score });
+            }
+        }
+        let subgroup_score = subgroup_window.and_then(|i| in_window(&series, d0, &defs.windows[i]));
+        if let Some(score) = subgroup_score {
+            let o = Outcome { baseline, score };
+            let mut keys = vec![
+                format!("indication.{}", course.indication),
+                format!("route.{}", course.route),
+                format!("sex.{}", course.sex),
+            ];
+            match course.ace {
+                Some(a) if a >= defs.ace_high_at => keys.push("ace_high".into()),
+                Some(_) => keys.push("ace_low".into()),
+                None => {}
+            }
+            for k in keys {
+                groups.entry(k).or_default().outcomes.push(o);
+            }
+        }
+
+        for (i, dose) in doses.iter().enumerate() {
+            let until = doses.get(i + 1).copied().or_else(|| {
+                dose.checked_add(jiff::Span::new().days(defs.last_dose_follow_days))
+                    .ok()
+            });
+            let Some(until) = until else { continue };
+            let hit = series.iter().rfind(|(d, _)| d > dose && *d <= until);
+            if after_dose.len() <= i {
+                after_dose.resize(i + 1, Tally::default());
+            }
+            if let Some((_, score)) = hit {
+                after_dose[i].outcomes.push(Outcome {
+                    baseline,
+                    score: *score,
+                });
+            }
+        }
+
+        let after: Vec<&(Date, f64)> = series.iter().filter(|(d, _)| *d > d0).collect();
+        if let Some(start) = after.iter().position(|(_, t)| responds(baseline, *t, defs)) {
+            let t0 = after[start].0;
+            let later = &after[start + 1..];
+            match later.iter().find(|(_, t)| !responds(baseline, *t, defs)) {
+                Some((d, _)) => follows.push(Follow {
+                    days: days(t0, *d),
+                    event: true,
+                }),
+                None => follows.push(Follow {
+                    days: after.last().map_or(0, |(d, _)| days(t0, *d)),
+                    event: false,
+                }),
+            }
+        }
+    }
+
+    let (km, median_days) = kaplan_meier(&follows);
+    let group = |key: &str| {
+        let m = groups
+            .get(key)
+            .map(|t| t.measures(rule, defs))
+            .unwrap_or_else(|| Tally::default().measures(rule, defs));
+        Subgroup {
+            observed: m.observed,
+            response: m.response,
+        }
+    };
+    let by_prefix = |prefix: &str| -> BTreeMap<String, Subgroup> {
+        groups
+            .keys()
+            .filter_map(|k| k.strip_prefix(prefix))
+            .map(|id| (id.to_string(), group(&format!("{prefix}{id}"))))
+            .collect()
+    };
+    InstrumentReport {
+        instrument: rule.id.clone(),
+        with_baseline,
+        eligible,
+        windows: defs
+            .windows
+            .iter()
+            .zip(&windows)
+            .map(|(w, t)| (w.id.clone(), t.measures(rule, defs)))
+            .collect(),
+        after_dose: after_dose
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i + 1, t.measures(rule, defs)))
+            .collect(),
+        durability: Durability {
+            events: follows.iter().filter(|f| f.event).count(),
+            censored: follows.iter().filter(|f| !f.event).count(),
+            median_days,
+            km,
+        },
+        ace_high: group("ace_high"),
+        ace_low: group("ace_low"),
+        indication: by_prefix("indication."),
+        route: by_prefix("route."),
+        sex: by_prefix("sex."),
+    }
+}
+
+fn rate_json(r: &Rate) -> Value {
+    json!({ "n": r.n, "of": r.of, "rate": r.rate, "ci95": r.ci95 })
+}
+
+fn measures_json(m: &Measures) -> Value {
+    json!({
+        "observed": m.observed,
+        "mean_change": m.mean_change,
+        "response": rate_json(&m.response),
+        "remission": rate_json(&m.remission),
+        "mcid": m.mcid.as_ref().map(rate_json),
+        "reliable_improvement": m.reliable_improvement.as_ref().map(rate_json),
+    })
+}
+
+fn subgroup_json(s: &Subgroup) -> Value {
+    json!({ "observed": s.observed, "response": rate_json(&s.response) })
+}
+
+fn subgroups_json(map: &BTreeMap<String, Subgroup>) -> Value {
+    Value::Object(
+        map.iter()
+            .map(|(k, s)| (k.clone(), subgroup_json(s)))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+/// The report as JSON: `definitions`, `synthetic`, and per instrument `with_baseline`,
+/// `eligible`, `windows`, `after_dose`, `durability` and `subgroups`.
+pub fn to_json(report: &CohortReport, defs: &Definitions, synthetic: bool) -> Value {
+    let instruments: Map<String, Value> = report
+        .instruments
+        .iter()
+        .map(|r| {
+            let windows: Map<String, Value> = r
+                .windows
+                .iter()
+                .map(|(id, m)| (id.clone(), measures_json(m)))
+                .collect();
+            let after: Map<String, Value> = r
+                .after_dose
+                .iter()
+                .map(|(n, m)| (n.to_string(), measures_json(m)))
+                .collect();
+            (
+                r.instrument.clone(),
+                json!({
+                    "with_baseline": r.with_baseline,
+                    "eligible": r.eligible,
+                    "windows": windows,
+                    "after_dose": after,
+                    "durability": {
+                        "events": r.durability.events,
+                        "censored": r.durability.censored,
+                        "median_days": r.durability.median_days,
+                        "km": r.durability.km,
+                    },
+                    "subgroups": {
+                        "ace_high": subgroup_json(&r.ace_high),
+                        "ace_low": subgroup_json(&r.ace_low),
+                        "indication": subgroups_json(&r.indication),
+                        "route": subgroups_json(&r.route),
+                        "sex": subgroups_json(&r.sex),
+                    },
+                }),
+            )
+        })
+        .collect();
+    json!({
+        "synthetic": synthetic,
+        "definitions": defs,
+        "courses": report.courses,
+        "courses_with_dose": report.courses_with_dose,
+        "instruments": instruments,
+    })
+}
