@@ -8,6 +8,7 @@ pub mod auth;
 pub mod clinic;
 pub mod crypto;
 mod error;
+pub mod import;
 pub mod mail;
 pub mod policy;
 pub mod portal;

@@ -236,6 +236,7 @@ fn course(
                 planned_for: when,
                 occurred_at: (status == kapstone_app::clinical::course::EncounterStatus::Completed)
                     .then_some(when),
+                dose: None,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -248,7 +249,7 @@ fn course(
                 .ok_or_else(|| format!("unknown instrument {}", a.instrument))?;
             let answers = inst.answers(&a.answers).map_err(|e| e.to_string())?;
             Ok(ImportAssessment {
-                response: inst.respond(answers),
+                result: ImportResult::Scored(Box::new(inst.respond(answers))),
                 time_point: a.time_point.clone(),
                 administered_at: at(tz, a.date, 8)?,
             })

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod demo;
+mod import;
 mod score;
 
 use clap::{Parser, Subcommand};
@@ -91,6 +92,23 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Import historical records from DIR: patients.csv, courses.csv, doses.csv and
+    /// assessments.csv (header row each). Every row is checked first; a bad row is reported as
+    /// file:line: field: message and nothing is written.
+    Import {
+        dir: PathBuf,
+        #[arg(long, env = "KAPSTONE_DB", default_value = "sqlite://kapstone.db")]
+        db: String,
+        /// The staff member (e-mail) responsible for the import: the audit log names them.
+        #[arg(long = "as")]
+        by: String,
+        /// The clinic's id, when the database holds more than one.
+        #[arg(long)]
+        clinic: Option<String>,
+        /// Put the imported patients on this care team (created if it does not exist).
+        #[arg(long)]
+        team: Option<String>,
     },
 }
 
@@ -270,6 +288,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Audit {
             command: AuditCommand::Verify { db },
         } => runtime()?.block_on(audit_verify(&db)),
+        Command::Import {
+            dir,
+            db,
+            by,
+            clinic,
+            team,
+        } => {
+            let lib = library(cli.instruments.as_deref())?;
+            runtime()?.block_on(import::import(&dir, &db, lib, &by, clinic, team))
+        }
     }
 }
 
@@ -497,6 +525,31 @@ async fn clinic_create(db: &str, name: &str, time_zone: &str) -> Result<(), Fail
     Ok(())
 }
 
+/// The clinic a command acts on: the one given, or the only one there is.
+pub(crate) async fn pick_clinic(
+    store: &dyn kapstone_store::Store,
+    clinic: Option<String>,
+) -> Result<kapstone_store::model::Clinic, Failure> {
+    let clinics = store
+        .clinics()
+        .await
+        .map_err(|e| Failure::other(e.to_string()))?;
+    match (clinic, clinics.as_slice()) {
+        (Some(id), _) => clinics
+            .iter()
+            .find(|c| c.id.to_string() == id)
+            .cloned()
+            .ok_or_else(|| Failure::input(format!("--clinic: no clinic {id}"))),
+        (None, [one]) => Ok(one.clone()),
+        (None, []) => Err(Failure::input(
+            "no clinic yet: run `kapstone clinic create --name NAME --time-zone TZ` first",
+        )),
+        (None, _) => Err(Failure::input(
+            "--clinic: the database holds several clinics; give the clinic's id",
+        )),
+    }
+}
+
 #[allow(clippy::too_many_arguments)] // one per command-line option
 async fn user_add(
     db: &str,
@@ -509,28 +562,7 @@ async fn user_add(
     public_url: String,
 ) -> Result<(), Failure> {
     let app = app(db, lib, public_url).await?;
-    let clinics = app
-        .store()
-        .clinics()
-        .await
-        .map_err(|e| Failure::other(e.to_string()))?;
-    let clinic = match (clinic, clinics.as_slice()) {
-        (Some(id), _) => clinics
-            .iter()
-            .find(|c| c.id.to_string() == id)
-            .ok_or_else(|| Failure::input(format!("--clinic: no clinic {id}")))?,
-        (None, [one]) => one,
-        (None, []) => {
-            return Err(Failure::input(
-                "no clinic yet: run `kapstone clinic create --name NAME --time-zone TZ` first",
-            ));
-        }
-        (None, _) => {
-            return Err(Failure::input(
-                "--clinic: the database holds several clinics; give the clinic's id",
-            ));
-        }
-    };
+    let clinic = &pick_clinic(app.store().as_ref(), clinic).await?;
     let ctx = kapstone_store::model::AuditContext {
         clinic_id: clinic.id,
         actor: kapstone_store::model::Actor::System,

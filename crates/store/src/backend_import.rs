@@ -99,21 +99,64 @@ macro_rules! impl_import {
                                 occurred_at: ie.occurred_at,
                             };
                             insert_encounter_row(&mut tx, &e).await?;
+                            if let (Some(dose), Some(at)) = (&ie.dose, ie.occurred_at) {
+                                // Who gave an imported dose is not in the records; the importer did not.
+                                let by: Option<Uuid> = None;
+                                sqlx::query(
+                                    "INSERT INTO administration (clinic_id, id, encounter_id, drug, route, formulation, \
+                                     dose_mg, weight_kg, lot, given_at, given_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                                )
+                                .bind(ctx.clinic_id.0)
+                                .bind(RecordEntryId::new().0)
+                                .bind(e.id.0)
+                                .bind(dose.drug.as_str())
+                                .bind(dose.route.as_str())
+                                .bind(dose.formulation.as_str())
+                                .bind(dose.dose_mg)
+                                .bind(dose.weight_kg)
+                                .bind(dose.lot.as_deref())
+                                .bind(Ts(at))
+                                .bind(by)
+                                .execute(&mut *tx)
+                                .await?;
+                            }
                         }
                         counts.encounters += ic.encounters.len();
                         let mut done: std::collections::HashMap<(String, String), AssessmentId> = Default::default();
                         // One append per instrument: appending per assessment rewrites a growing row.
                         let mut series: std::collections::BTreeMap<String, Vec<String>> = Default::default();
                         for ia in &ic.assessments {
-                            let mut a = assessment_record(
-                                ctx.clinic_id,
-                                p.id,
-                                Some(course.id),
-                                None,
-                                &ia.response,
-                                &ia.time_point,
-                                ia.administered_at,
-                            );
+                            let mut a = match &ia.result {
+                                ImportResult::Scored(response) => assessment_record(
+                                    ctx.clinic_id,
+                                    p.id,
+                                    Some(course.id),
+                                    None,
+                                    response,
+                                    &ia.time_point,
+                                    ia.administered_at,
+                                ),
+                                ImportResult::TotalOnly { instrument, version, rater, total, severity } => Assessment {
+                                    id: AssessmentId::new(),
+                                    clinic_id: ctx.clinic_id,
+                                    patient_id: p.id,
+                                    course_id: Some(course.id),
+                                    encounter_id: None,
+                                    instrument: instrument.clone(),
+                                    instrument_version: version.clone(),
+                                    answers: Vec::new(),
+                                    complete: true,
+                                    total: Some(*total),
+                                    severity: severity.clone(),
+                                    subscales: None,
+                                    flags: Vec::new(),
+                                    interpretation: serde_json::json!({ "total_only": true }),
+                                    time_point: ia.time_point.clone(),
+                                    rater: rater.clone(),
+                                    administered_at: ia.administered_at,
+                                    recorded_at: ia.administered_at,
+                                },
+                            };
                             // Imported records were recorded when they were given.
                             a.recorded_at = ia.administered_at;
                             insert_assessment_row(&mut tx, &a).await?;
@@ -121,7 +164,11 @@ macro_rules! impl_import {
                                 series.entry(a.instrument.clone()).or_default().push(point);
                             }
                             done.insert((a.instrument.clone(), a.time_point.clone()), a.id);
-                            for flag in ia.response.score().flags.iter().filter(|f| f.alert) {
+                            let raised = match &ia.result {
+                                ImportResult::Scored(response) => response.score().flags.clone(),
+                                ImportResult::TotalOnly { .. } => Vec::new(),
+                            };
+                            for flag in raised.iter().filter(|f| f.alert) {
                                 let mut alert = alert_record(&a, flag);
                                 if a.administered_at < alerts.acknowledged_before {
                                     alert.acknowledged_at = Some(a.administered_at + jiff::SignedDuration::from_hours(2));

@@ -116,7 +116,7 @@ macro_rules! impl_record {
                     lot: row.try_get("lot")?,
                 },
                 given_at: ts(row, "given_at")?,
-                given_by: UserId(row.try_get("given_by")?),
+                given_by: row.try_get::<Option<Uuid>, _>("given_by")?.map(UserId),
             })
         }
 
@@ -646,7 +646,7 @@ macro_rules! impl_record {
                 ensure_consented(&mut tx, ctx, e.patient_id).await?;
                 let tz = clinic_tz(&mut tx, ctx.clinic_id).await?;
                 check_session_time("given_at", given_at, s.start.started_at, now(), &tz)?;
-                let a = Administration { id: RecordEntryId::new(), dose: dose.clone(), given_at, given_by: by };
+                let a = Administration { id: RecordEntryId::new(), dose: dose.clone(), given_at, given_by: Some(by) };
                 sqlx::query(
                     "INSERT INTO administration (clinic_id, id, encounter_id, drug, route, formulation, dose_mg, weight_kg, \
                      lot, given_at, given_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",

@@ -481,13 +481,30 @@ pub struct ImportEncounter {
     pub status: EncounterStatus,
     pub planned_for: Timestamp,
     pub occurred_at: Option<Timestamp>,
+    /// For an imported dosing session: what was given (recorded as one administration at
+    /// `occurred_at`, by the importing user).
+    pub dose: Option<kapstone_clinical::dosing::administration::Dose>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ImportAssessment {
-    pub response: kapstone_clinical::instrument::Response,
+    pub result: ImportResult,
     pub time_point: String,
     pub administered_at: Timestamp,
+}
+
+/// An imported questionnaire: item answers scored by the library, or — for legacy records that
+/// kept only a total — the total alone, stored without item answers and marked total-only.
+#[derive(Debug, Clone)]
+pub enum ImportResult {
+    Scored(Box<kapstone_clinical::instrument::Response>),
+    TotalOnly {
+        instrument: String,
+        version: String,
+        rater: String,
+        total: f64,
+        severity: Option<String>,
+    },
 }
 
 /// How imported safety flags become alerts: flags from before `acknowledged_before` arrive
@@ -681,7 +698,8 @@ pub struct Administration {
     pub id: RecordEntryId,
     pub dose: Dose,
     pub given_at: Timestamp,
-    pub given_by: UserId,
+    /// None only for imported doses whose records did not say who gave them.
+    pub given_by: Option<UserId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

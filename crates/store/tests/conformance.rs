@@ -1363,15 +1363,16 @@ async fn imports_are_all_or_nothing(store: &dyn Store) {
             status: kapstone_clinical::course::EncounterStatus::Completed,
             planned_for: t0 + day * 14,
             occurred_at: Some(t0 + day * 14),
+            dose: None,
         }],
         assessments: vec![
             ImportAssessment {
-                response: response("phq9", "2,2,2,2,2,2,2,2,1"),
+                result: ImportResult::Scored(Box::new(response("phq9", "2,2,2,2,2,2,2,2,1"))),
                 time_point: "baseline".into(),
                 administered_at: t0,
             },
             ImportAssessment {
-                response: response("phq9", "1,1,1,1,1,1,1,1,1"),
+                result: ImportResult::Scored(Box::new(response("phq9", "1,1,1,1,1,1,1,1,1"))),
                 time_point: "month_1".into(),
                 administered_at: t0 + day * 60,
             },

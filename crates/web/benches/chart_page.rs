@@ -88,6 +88,7 @@ async fn world(
             status: EncounterStatus::Completed,
             planned_for: t0 + day * i32::try_from(i).expect("small"),
             occurred_at: Some(t0 + day * i32::try_from(i).expect("small")),
+            dose: None,
         })
         .collect();
     let instruments = ["phq9", "gad7", "pcl5"];
@@ -102,7 +103,9 @@ async fn world(
                 .map(|item| item.scored.then_some(v))
                 .collect();
             ImportAssessment {
-                response: inst.respond(inst.answers(&answers).expect("valid")),
+                result: ImportResult::Scored(Box::new(
+                    inst.respond(inst.answers(&answers).expect("valid")),
+                )),
                 time_point: format!("week_{i}"),
                 administered_at: t0
                     + SignedDuration::from_mins(144 * i64::try_from(i).expect("small")),

@@ -555,7 +555,11 @@ async fn encounter_response(
             weight,
             routes: Route::IDS.to_vec(),
             drugs: Drug::IDS.to_vec(),
-            formulations: Formulation::IDS.to_vec(),
+            formulations: Formulation::ALL
+                .iter()
+                .filter(|f| **f != Formulation::Unrecorded)
+                .map(|f| f.as_str())
+                .collect(),
             terms: AeTerm::IDS.to_vec(),
             severities: Severity::IDS.to_vec(),
             actions: AeAction::IDS.to_vec(),
@@ -642,7 +646,10 @@ fn dosing_view(
             .administrations
             .iter()
             .map(|a| DoseRow {
-                by: who(&a.given_by),
+                by: a
+                    .given_by
+                    .as_ref()
+                    .map_or_else(|| "not recorded".into(), who),
                 time: local(a.given_at, tz),
                 minutes: offset(a.given_at),
                 what: format!(

@@ -20,6 +20,8 @@ vocab!(
         OralSolution = "oral_solution",
         Capsule = "capsule",
         NasalSprayDevice = "nasal_spray_device",
+        /// Only for doses imported from records that did not say; never offered on a form.
+        Unrecorded = "unrecorded",
     }
 );
 

@@ -116,6 +116,7 @@ CREATE TABLE dosing_session (
     FOREIGN KEY (clinic_id, encounter_id) REFERENCES encounter (clinic_id, id)
 );
 
+-- given_by is empty only for doses imported from records that did not say who gave them.
 CREATE TABLE administration (
     clinic_id     BLOB NOT NULL,
     id            BLOB NOT NULL,
@@ -127,7 +128,7 @@ CREATE TABLE administration (
     weight_kg     REAL NOT NULL CHECK (weight_kg > 0),
     lot           TEXT,
     given_at      TIMESTAMP NOT NULL,
-    given_by      BLOB NOT NULL,
+    given_by      BLOB,
     PRIMARY KEY (clinic_id, id),
     FOREIGN KEY (clinic_id, encounter_id) REFERENCES encounter (clinic_id, id),
     FOREIGN KEY (clinic_id, given_by) REFERENCES app_user (clinic_id, id)
