@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod auth;
 pub mod clinic;
+pub mod cohort;
 pub mod crypto;
 mod error;
 pub mod import;

@@ -100,6 +100,10 @@ pub async fn create(app: &App, patients: usize, seed: u64) -> Result<ImportCount
         .await
         .map_err(|e| e.to_string())?;
     store
+        .mark_synthetic(&system)
+        .await
+        .map_err(|e| e.to_string())?;
+    store
         .add_consent_document(
             &system,
             "demo-1",

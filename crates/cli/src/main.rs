@@ -3,6 +3,7 @@
 
 mod demo;
 mod import;
+mod report;
 mod score;
 
 use clap::{Parser, Subcommand};
@@ -92,6 +93,22 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Cohort outcomes from the clinic's records: baseline, eligibility, 1/3/6-month windows,
+    /// response, remission, MCID, reliable improvement, outcomes after each dose, durability and
+    /// subgroups, each with its definition, numerator and denominator.
+    Report {
+        #[arg(long, env = "KAPSTONE_DB", default_value = "sqlite://kapstone.db")]
+        db: String,
+        /// The clinic's id, when the database holds more than one.
+        #[arg(long)]
+        clinic: Option<String>,
+        /// json or csv.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Write here instead of to standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Import historical records from DIR: patients.csv, courses.csv, doses.csv and
     /// assessments.csv (header row each). Every row is checked first; a bad row is reported as
@@ -288,6 +305,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Audit {
             command: AuditCommand::Verify { db },
         } => runtime()?.block_on(audit_verify(&db)),
+        Command::Report {
+            db,
+            clinic,
+            format,
+            out,
+        } => {
+            let lib = library(cli.instruments.as_deref())?;
+            runtime()?.block_on(report::run(&db, lib, clinic, &format, out.as_deref()))
+        }
         Command::Import {
             dir,
             db,

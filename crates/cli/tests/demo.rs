@@ -84,4 +84,25 @@ fn demo_serves_a_synthetic_clinic_and_reuses_it() {
         "{lines:?}"
     );
     assert!(get(&addr, "/signin").contains("Synthetic demo data"));
+
+    // Reports of the demo's data say they are synthetic, and count its courses.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kapstone"))
+        .args(["report", "--db", &db])
+        .env_remove("KAPSTONE_DB")
+        .output()
+        .expect("report");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["synthetic"], true);
+    assert!(
+        json["courses"].as_u64().is_some_and(|n| n >= 40),
+        "{}",
+        json["courses"]
+    );
+    let phq = &json["instruments"]["phq9"];
+    assert!(phq["eligible"].as_u64().is_some_and(|n| n > 0), "{phq}");
 }

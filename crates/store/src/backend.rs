@@ -53,6 +53,7 @@ macro_rules! impl_store {
                 name: row.try_get("name")?,
                 time_zone: row.try_get("time_zone")?,
                 created_at: ts(row, "created_at")?,
+                synthetic: row.try_get("synthetic")?,
             })
         }
 
@@ -750,6 +751,7 @@ macro_rules! impl_store {
                     name: new.name.trim().to_string(),
                     time_zone: new.time_zone.clone(),
                     created_at: now(),
+                    synthetic: false,
                 };
                 let mut tx = self.tx().await?;
                 sqlx::query(

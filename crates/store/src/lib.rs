@@ -6,6 +6,7 @@ pub mod audit;
 mod backend;
 mod backend_access;
 mod backend_import;
+mod backend_outcomes;
 mod backend_record;
 pub mod error;
 pub mod model;

@@ -71,6 +71,8 @@ pub struct Clinic {
     /// IANA time zone, e.g. `America/New_York`; clinical times are stored in UTC.
     pub time_zone: String,
     pub created_at: Timestamp,
+    /// Made by `kapstone demo`: synthetic patients only.
+    pub synthetic: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -780,4 +782,28 @@ pub struct PsychotherapyNote {
     pub author_id: UserId,
     pub body: SealedText,
     pub written_at: Timestamp,
+}
+
+/// One course as the outcome report reads it: dates in the clinic's time zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutcomeCourse {
+    pub course_id: CourseId,
+    pub patient_id: PatientId,
+    pub indication: String,
+    /// The planned route, or else the route of the first dose; `unknown` when neither exists.
+    pub route: String,
+    pub sex: String,
+    /// Completed dosing sessions.
+    pub doses: Vec<jiff::civil::Date>,
+    /// Scored questionnaires of the course: (instrument, date, total).
+    pub assessments: Vec<(String, jiff::civil::Date, f64)>,
+}
+
+/// Everything a cohort report reads, in one audited read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutcomeSnapshot {
+    pub synthetic: bool,
+    pub courses: Vec<OutcomeCourse>,
+    /// Each patient's latest ACE total.
+    pub ace: std::collections::HashMap<PatientId, f64>,
 }

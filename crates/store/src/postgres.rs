@@ -40,6 +40,7 @@ crate::backend::impl_store!(
 crate::backend_access::impl_access!(PgStore);
 crate::backend_import::impl_import!(PgStore);
 crate::backend_record::impl_record!(PgStore);
+crate::backend_outcomes::impl_outcomes!(PgStore);
 
 #[async_trait]
 impl Store for PgStore {

@@ -47,6 +47,7 @@ crate::backend::impl_store!(
 crate::backend_access::impl_access!(SqliteStore);
 crate::backend_import::impl_import!(SqliteStore);
 crate::backend_record::impl_record!(SqliteStore);
+crate::backend_outcomes::impl_outcomes!(SqliteStore);
 
 #[async_trait]
 impl Store for SqliteStore {

@@ -395,6 +395,16 @@ pub trait RecordStore {
     async fn encounter(&self, ctx: &AuditContext, encounter: EncounterId) -> Result<Encounter>;
 }
 
+/// What cohort outcome reports read.
+#[async_trait]
+pub trait OutcomeStore {
+    /// Marks the clinic as holding synthetic data only (`kapstone demo`).
+    async fn mark_synthetic(&self, ctx: &AuditContext) -> Result<()>;
+    /// Every course with its dose dates and scored questionnaires, and each patient's latest
+    /// ACE total: one audited read.
+    async fn outcome_snapshot(&self, ctx: &AuditContext) -> Result<OutcomeSnapshot>;
+}
+
 /// Psychotherapy notes: written by a clinician and read back only by their author. No other
 /// store method reads the table.
 #[async_trait]
@@ -430,6 +440,7 @@ pub trait Store:
     + ImportStore
     + RecordStore
     + PsychotherapyNoteStore
+    + OutcomeStore
     + Send
     + Sync
 {

@@ -387,3 +387,81 @@ pub fn to_json(report: &CohortReport, defs: &Definitions, synthetic: bool) -> Va
         "instruments": instruments,
     })
 }
+
+/// The report as CSV, one row per number: instrument, section (`count`, `window`,
+/// `after_dose`, `durability`, `subgroup`), group (window id, dose number or subgroup), measure,
+/// n, of, rate, ci95_low, ci95_high, value.
+pub fn to_csv(report: &CohortReport) -> String {
+    fn num(v: Option<f64>) -> String {
+        v.map(|x| format!("{x:.6}")).unwrap_or_default()
+    }
+    fn rate(i: &str, section: &str, group: &str, measure: &str, r: &Rate) -> String {
+        format!(
+            "{i},{section},{group},{measure},{},{},{},{},{},",
+            r.n,
+            r.of,
+            num(r.rate),
+            num(r.ci95.map(|c| c[0])),
+            num(r.ci95.map(|c| c[1])),
+        )
+    }
+    let mut rows =
+        vec!["instrument,section,group,measure,n,of,rate,ci95_low,ci95_high,value".to_string()];
+    for r in &report.instruments {
+        let i = r.instrument.as_str();
+        rows.push(format!("{i},count,,with_baseline,,,,,,{}", r.with_baseline));
+        rows.push(format!("{i},count,,eligible,,,,,,{}", r.eligible));
+        let sections = r
+            .windows
+            .iter()
+            .map(|(w, m)| ("window", w.clone(), m))
+            .chain(
+                r.after_dose
+                    .iter()
+                    .map(|(n, m)| ("after_dose", n.to_string(), m)),
+            );
+        for (section, group, m) in sections {
+            rows.push(format!(
+                "{i},{section},{group},observed,,,,,,{}",
+                m.observed
+            ));
+            rows.push(format!(
+                "{i},{section},{group},mean_change,,,,,,{}",
+                num(m.mean_change)
+            ));
+            rows.push(rate(i, section, &group, "response", &m.response));
+            rows.push(rate(i, section, &group, "remission", &m.remission));
+            if let Some(x) = &m.mcid {
+                rows.push(rate(i, section, &group, "mcid", x));
+            }
+            if let Some(x) = &m.reliable_improvement {
+                rows.push(rate(i, section, &group, "reliable_improvement", x));
+            }
+        }
+        let d = &r.durability;
+        rows.push(format!("{i},durability,,events,,,,,,{}", d.events));
+        rows.push(format!("{i},durability,,censored,,,,,,{}", d.censored));
+        rows.push(format!(
+            "{i},durability,,median_days,,,,,,{}",
+            d.median_days.map(|m| m.to_string()).unwrap_or_default()
+        ));
+        let groups = [
+            ("ace_high".to_string(), &r.ace_high),
+            ("ace_low".to_string(), &r.ace_low),
+        ]
+        .into_iter()
+        .chain(
+            r.indication
+                .iter()
+                .map(|(k, s)| (format!("indication.{k}"), s)),
+        )
+        .chain(r.route.iter().map(|(k, s)| (format!("route.{k}"), s)))
+        .chain(r.sex.iter().map(|(k, s)| (format!("sex.{k}"), s)));
+        for (g, s) in groups {
+            rows.push(rate(i, "subgroup", &g, "response", &s.response));
+        }
+    }
+    let mut out = rows.join("\n");
+    out.push('\n');
+    out
+}

@@ -7,6 +7,9 @@
 ALTER TABLE encounter ADD COLUMN signed_at TIMESTAMPTZ;
 ALTER TABLE encounter ADD COLUMN signed_by UUID;
 
+-- A clinic made by `kapstone demo`: every report of its data says "synthetic".
+ALTER TABLE clinic ADD COLUMN synthetic BOOLEAN NOT NULL DEFAULT FALSE;
+
 -- The clinic's dosing rules (JSON: vital limits, pre-dose gate, observation minutes); NULL
 -- means kapstone's defaults.
 ALTER TABLE clinic_settings ADD COLUMN dosing_policy TEXT;
