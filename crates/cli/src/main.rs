@@ -103,6 +103,9 @@ enum Command {
         /// The clinic's id, when the database holds more than one.
         #[arg(long)]
         clinic: Option<String>,
+        /// Re-run a published study's definitions: yermus-2023 or dore-2019.
+        #[arg(long)]
+        preset: Option<String>,
         /// json or csv.
         #[arg(long, default_value = "json")]
         format: String,
@@ -308,11 +311,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Report {
             db,
             clinic,
+            preset,
             format,
             out,
         } => {
             let lib = library(cli.instruments.as_deref())?;
-            runtime()?.block_on(report::run(&db, lib, clinic, &format, out.as_deref()))
+            runtime()?.block_on(report::run(
+                &db,
+                lib,
+                clinic,
+                preset.as_deref(),
+                &format,
+                out.as_deref(),
+            ))
         }
         Command::Import {
             dir,

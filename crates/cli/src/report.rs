@@ -3,7 +3,7 @@
 
 use crate::{Failure, app, pick_clinic};
 use kapstone_clinical::instrument::Library;
-use kapstone_outcomes::cohort::{Definitions, report, to_csv, to_json};
+use kapstone_outcomes::cohort::{Definitions, PRESETS, report, to_csv, to_json};
 use kapstone_store::model::*;
 use std::path::Path;
 
@@ -11,9 +11,19 @@ pub async fn run(
     db: &str,
     lib: Library,
     clinic: Option<String>,
+    preset: Option<&str>,
     format: &str,
     out: Option<&Path>,
 ) -> Result<(), Failure> {
+    let defs = match preset {
+        None => Definitions::default(),
+        Some(name) => Definitions::preset(name).ok_or_else(|| {
+            Failure::input(format!(
+                "--preset: '{name}' is not a preset; allowed values: {}",
+                PRESETS.join(", ")
+            ))
+        })?,
+    };
     if !["json", "csv"].contains(&format) {
         return Err(Failure::input(format!(
             "--format: '{format}' is not available; allowed values: json, csv (html and pdf are not built yet)"
@@ -31,7 +41,6 @@ pub async fn run(
         .outcome_snapshot(&ctx)
         .await
         .map_err(|e| Failure::other(e.to_string()))?;
-    let defs = Definitions::default();
     let courses = kapstone_app::cohort::cohort_courses(&snapshot);
     let rep = report(&courses, &defs);
     let text = match format {

@@ -208,6 +208,21 @@ async fn imports(url: &str, store: &dyn Store) {
         store.verify_audit_chain().await.expect("verify").broken,
         None
     );
+    let yermus: serde_json::Value = serde_json::from_str(&ok(&kapstone(&[
+        "report",
+        "--db",
+        url,
+        "--preset",
+        "yermus-2023",
+    ])))
+    .expect("json");
+    assert_eq!(yermus["definitions"]["name"], "yermus-2023");
+    assert!(yermus["instruments"].get("pcl5").is_none());
+    let bad = kapstone(&["report", "--db", url, "--preset", "kew-2023"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("allowed values: yermus-2023, dore-2019")
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }
 

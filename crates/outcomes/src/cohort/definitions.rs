@@ -29,6 +29,12 @@ pub struct Window {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Definitions {
+    /// `default`, or the preset's name.
+    pub name: String,
+    /// For a preset: the paper whose definitions it re-runs.
+    pub citation: Option<String>,
+    /// For a preset: where the clinic's data cannot match the study's design.
+    pub design_notes: Vec<String>,
     /// D0 is the course's first dose date. The baseline is the latest scored assessment dated
     /// within [D0 − this many days, D0].
     pub baseline_days_before: i64,
@@ -76,6 +82,9 @@ fn rule(
 impl Default for Definitions {
     fn default() -> Self {
         Definitions {
+            name: "default".into(),
+            citation: None,
+            design_notes: Vec::new(),
             baseline_days_before: 30,
             response_fraction: 0.5,
             windows: vec![
@@ -104,6 +113,60 @@ impl Default for Definitions {
                 "Rates carry Wilson 95 % intervals (fractions); a rate over 0 courses has rate and ci95 null.".into(),
                 "Subgroups (3m): ACE total ≥ 4 vs < 4 (the patient's latest ACE; patients without one are in neither), indication, route, sex.".into(),
             ],
+        }
+    }
+}
+
+/// The presets `kapstone report --preset` accepts.
+pub const PRESETS: &[&str] = &["yermus-2023", "dore-2019"];
+
+impl Definitions {
+    /// A published study's definitions, re-run on the clinic's data, or None for an unknown name.
+    pub fn preset(name: &str) -> Option<Definitions> {
+        let base = Definitions::default();
+        match name {
+            "default" => Some(base),
+            "yermus-2023" => Some(Definitions {
+                name: name.into(),
+                citation: Some("Yermus R, et al. Field Trip Health retrospective cohort of ketamine-assisted psychotherapy, 11 clinics, 2020–2022 (medRxiv 2023; Psychedelic Medicine, DOI 10.1089/psymed.2023.0021; NCT05604794). kap-protocol.md §1.2 [R1][R2][R3].".into()),
+                design_notes: vec![
+                    "Yermus analysed everyone enrolled with mixed linear / growth-curve models (intention to treat); kapstone counts observed courses in each window, with the denominators shown. Only 346 of 1,806 (3 months) and 94 (6 months) were evaluable in the study.".into(),
+                    "The study's MCID and case cut-offs are not published in what we could retrieve (UNCONFIRMED); this preset uses MCID PHQ-9 5 / GAD-7 4 and 'case' = at or above 10 on either.".into(),
+                    "Here 'remission' is the study's case reduction: a course at or above the cut-off at baseline that is below it (under 10) at follow-up.".into(),
+                    "The study used the PCL-6, which kapstone does not hold; PTSD outcomes are not part of this preset.".into(),
+                    "The study's exact window edges are not published; kapstone's 1/3/6-month windows are used.".into(),
+                ],
+                instruments: base
+                    .instruments
+                    .iter()
+                    .filter(|r| r.id == "phq9" || r.id == "gad7")
+                    .map(|r| InstrumentRule {
+                        remission_below: r.caseness,
+                        ..r.clone()
+                    })
+                    .collect(),
+                ..base
+            }),
+            "dore-2019" => Some(Definitions {
+                name: name.into(),
+                citation: Some("Dore J, Turnipseed B, Dwyer S, et al. Ketamine assisted psychotherapy (KAP): patient demographics, clinical data and outcomes in three large practices administering ketamine with psychotherapy. J Psychoactive Drugs 2019;51(2):189-198. DOI 10.1080/02791072.2019.1587556. kap-protocol.md §1.2 [R5][R6].".into()),
+                design_notes: vec![
+                    "Dore reported the mean fall in HAM-A (5.5 points) and BDI (11.24 points) over treatment; the BDI is not in kapstone's library, so only the HAM-A is re-run.".into(),
+                    "Dore's follow-up timing, routes and session counts are UNCONFIRMED (full text not retrieved); compare mean_change in the windows and after each dose.".into(),
+                    "Dore did not restrict the analysis to patients above a cut-off: this preset analyses every course with a HAM-A baseline (caseness 0).".into(),
+                ],
+                instruments: base
+                    .instruments
+                    .iter()
+                    .filter(|r| r.id == "hama")
+                    .map(|r| InstrumentRule {
+                        caseness: 0.0,
+                        ..r.clone()
+                    })
+                    .collect(),
+                ..base
+            }),
+            _ => None,
         }
     }
 }

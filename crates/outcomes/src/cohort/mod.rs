@@ -11,7 +11,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use definitions::{Definitions, InstrumentRule, Window};
+pub use definitions::{Definitions, InstrumentRule, PRESETS, Window};
 pub use stats::{Follow, Rate, kaplan_meier, wilson};
 
 use jiff::civil::Date;

@@ -233,3 +233,45 @@ fn subgroups_split_three_month_responses_and_print_as_json() {
     );
     assert_eq!(json["definitions"]["windows"][1]["target"], 90);
 }
+
+#[test]
+fn presets_restate_a_study_and_say_where_the_data_cannot_match() {
+    let yermus = Definitions::preset("yermus-2023").expect("preset");
+    let ids: Vec<&str> = yermus.instruments.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["phq9", "gad7"]);
+    assert!(
+        yermus
+            .instruments
+            .iter()
+            .all(|r| r.remission_below == r.caseness),
+        "case reduction"
+    );
+    assert!(
+        yermus
+            .citation
+            .as_deref()
+            .is_some_and(|c| c.contains("Yermus"))
+    );
+    assert!(
+        yermus
+            .design_notes
+            .iter()
+            .any(|n| n.contains("intention to treat"))
+    );
+    // A course that falls from 12 to 7 is a case reduction under the preset, not a remission by default.
+    let c = course(&[0], vec![phq(-1, 12.0), phq(90, 7.0)]);
+    let by_preset = report(std::slice::from_ref(&c), &yermus);
+    assert_eq!(
+        by_preset.instruments[0].windows[1].1.remission,
+        Rate::new(1, 1)
+    );
+    assert_eq!(window(&phq9(&[c]), "3m").remission, Rate::new(0, 1));
+
+    let dore = Definitions::preset("dore-2019").expect("preset");
+    assert_eq!(dore.instruments.len(), 1);
+    assert_eq!(dore.instruments[0].caseness, 0.0);
+    assert!(Definitions::preset("nope").is_none());
+    for p in PRESETS {
+        assert!(Definitions::preset(p).is_some(), "{p}");
+    }
+}
