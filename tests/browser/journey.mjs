@@ -314,6 +314,14 @@ async function dosingDay(browser, staff, url, chartUrl, db) {
   await staff.waitForSelector('text=Addendum: Robin called to say sleep has improved.');
   check((await staff.locator('textarea#note').count()) === 0, 'the signed note can no longer be edited');
   await screenshot(staff, 'integration-addendum');
+
+  console.log('the admin sees cohort outcomes, every rate with its denominator');
+  await admin.goto(`${url}/outcomes`);
+  await admin.waitForSelector('section.instrument');
+  check((await admin.textContent('main')).includes('eligible (baseline at or above caseness): 1'), 'the PHQ-9 baseline counts');
+  check(!(await admin.textContent('main')).includes('Robin'), 'no patient is named');
+  await screenshot(admin, 'outcomes');
+  await axe(admin, 'outcomes dashboard');
   await adminCtx.close();
 }
 

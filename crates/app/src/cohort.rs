@@ -1,7 +1,62 @@
-//! The store's outcome snapshot as the cohort analysis's input.
+//! Cohort outcomes for the dashboard and `kapstone report`: the store's snapshot as the
+//! analysis's input, filtered by indication, route and first-dose date.
 
-use kapstone_outcomes::cohort::{CourseData, Scored};
+use crate::auth::Staff;
+use crate::policy::Action;
+use crate::{App, AppError};
+use jiff::civil::Date;
+use kapstone_outcomes::cohort::{CohortReport, CourseData, Definitions, Scored, report};
 use kapstone_store::model::OutcomeSnapshot;
+
+/// Which courses the figures cover; empty means all.
+#[derive(Debug, Clone, Default)]
+pub struct CohortFilter {
+    pub indication: Option<String>,
+    pub route: Option<String>,
+    /// First dose on or after.
+    pub from: Option<Date>,
+    /// First dose on or before.
+    pub to: Option<Date>,
+}
+
+impl CohortFilter {
+    fn keeps(&self, c: &CourseData) -> bool {
+        let d0 = c.doses.iter().min();
+        self.indication.as_ref().is_none_or(|i| *i == c.indication)
+            && self.route.as_ref().is_none_or(|r| *r == c.route)
+            && self.from.is_none_or(|f| d0.is_some_and(|d| *d >= f))
+            && self.to.is_none_or(|t| d0.is_some_and(|d| *d <= t))
+    }
+}
+
+/// The dashboard's figures: the report, the definitions it used, and whether the data is
+/// synthetic.
+pub struct CohortView {
+    pub report: CohortReport,
+    pub definitions: Definitions,
+    pub synthetic: bool,
+}
+
+impl App {
+    pub async fn cohort(
+        &self,
+        staff: &Staff,
+        filter: &CohortFilter,
+        definitions: Definitions,
+    ) -> Result<CohortView, AppError> {
+        self.allow(staff, Action::ViewOutcomes, None).await?;
+        let snapshot = self.store.outcome_snapshot(&staff.ctx()).await?;
+        let courses: Vec<CourseData> = cohort_courses(&snapshot)
+            .into_iter()
+            .filter(|c| filter.keeps(c))
+            .collect();
+        Ok(CohortView {
+            report: report(&courses, &definitions),
+            definitions,
+            synthetic: snapshot.synthetic,
+        })
+    }
+}
 
 pub fn cohort_courses(snapshot: &OutcomeSnapshot) -> Vec<CourseData> {
     snapshot

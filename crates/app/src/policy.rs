@@ -41,6 +41,8 @@ pub enum Action {
     RecordDosing,
     /// Write and read one's own psychotherapy notes (the store returns only the author's).
     PsychotherapyNotes,
+    /// Cohort outcome figures: aggregates only, no names.
+    ViewOutcomes,
 }
 
 /// What the caller knows about the patient the action is for.
@@ -82,6 +84,7 @@ pub fn authorize(role: Role, action: Action, target: Target) -> Result<(), Denie
         RecordConsent | WriteNote => is_clinician(role),
         // Mental-health professionals write psychotherapy notes; nurses do not.
         PsychotherapyNotes => matches!(role, Role::Prescriber | Role::Therapist),
+        ViewOutcomes => matches!(role, Role::Admin | Role::Researcher),
         ManageUsers | ManageTeams | ManageSettings | ViewAudit => role == Role::Admin,
     };
     if !role_may {
@@ -107,7 +110,7 @@ mod tests {
     use super::*;
     use Action::*;
 
-    const ALL: [Action; 20] = [
+    const ALL: [Action; 21] = [
         CreatePatient,
         ViewPatient,
         EditPatient,
@@ -128,6 +131,7 @@ mod tests {
         WriteNote,
         RecordDosing,
         PsychotherapyNotes,
+        ViewOutcomes,
     ];
 
     #[test]
@@ -225,7 +229,15 @@ mod tests {
 
     #[test]
     fn researchers_have_no_identifiable_access() {
-        for action in ALL {
+        assert_eq!(
+            authorize(Role::Researcher, ViewOutcomes, Target::Clinic),
+            Ok(())
+        );
+        assert_eq!(
+            authorize(Role::Prescriber, ViewOutcomes, Target::Clinic),
+            Err(Denied::Role)
+        );
+        for action in ALL.into_iter().filter(|a| *a != ViewOutcomes) {
             assert!(
                 authorize(Role::Researcher, action, Target::Clinic).is_err(),
                 "{action:?}"

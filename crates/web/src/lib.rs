@@ -11,6 +11,7 @@ mod auth_pages;
 mod chart_view;
 mod clinic_pages;
 pub mod http;
+mod outcomes_pages;
 mod portal_pages;
 mod record_pages;
 mod record_view;
@@ -85,6 +86,7 @@ impl Web {
                 role: staff.role().as_str().to_string(),
                 csrf: staff.session.csrf_token.clone(),
                 admin: staff.role() == Role::Admin,
+                outcomes: matches!(staff.role(), Role::Admin | Role::Researcher),
                 clinician: matches!(
                     staff.role(),
                     Role::Prescriber | Role::Therapist | Role::Nurse
@@ -171,6 +173,7 @@ pub fn router(web: Shared) -> Router {
         )
         .route("/dashboard", get(clinic_pages::dashboard))
         .route("/patients", get(clinic_pages::patients))
+        .route("/outcomes", get(outcomes_pages::outcomes))
         .route(
             "/patients/new",
             get(clinic_pages::new_patient_page).post(clinic_pages::create_patient),

@@ -11,6 +11,8 @@ pub struct Nav {
     pub csrf: String,
     pub admin: bool,
     pub clinician: bool,
+    /// Admins and researchers see the cohort outcomes.
+    pub outcomes: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -6,6 +6,7 @@
 //! Input is a compact snapshot: per course its dose dates and its scored questionnaires by date.
 //! Pure: no I/O, no clock.
 
+pub mod charts;
 mod definitions;
 mod stats;
 #[cfg(test)]
