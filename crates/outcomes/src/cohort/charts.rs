@@ -34,13 +34,16 @@ fn frame(title: &str, body: &str) -> String {
     s
 }
 
+/// Picks one rate out of a window's measures.
+type RateOf = fn(&Measures) -> Option<Rate>;
+
 /// Response, remission and MCID rates at each window, with 95 % intervals as whiskers.
 pub fn rates_svg(r: &InstrumentReport) -> String {
     let n = r.windows.len().max(1);
     #[allow(clippy::cast_precision_loss)]
     let step = (W - LEFT - 20.0) / n as f64;
     let mut body = String::new();
-    let series: [(&str, fn(&Measures) -> Option<Rate>); 3] = [
+    let series: [(&str, RateOf); 3] = [
         ("response", |m| Some(m.response)),
         ("remission", |m| Some(m.remission)),
         ("mcid", |m| m.mcid),
