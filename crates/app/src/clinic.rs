@@ -170,11 +170,22 @@ impl App {
         self.allow(staff, Action::ViewChart, Some(id)).await?;
         let ctx = staff.ctx();
         let patient = self.store.patient(&ctx, id).await?;
-        let mut courses = Vec::new();
-        for c in self.store.courses_of(&ctx, id).await? {
-            let encounters = self.store.encounters(&ctx, c.id).await?;
-            courses.push((c, encounters));
-        }
+        let mut encounters = self.store.patient_encounters(&ctx, id).await?;
+        encounters.sort_by_key(|e| (e.occurred_at.or(e.planned_for), e.kind, e.sequence));
+        let courses = self
+            .store
+            .courses_of(&ctx, id)
+            .await?
+            .into_iter()
+            .map(|c| {
+                let mine = encounters
+                    .iter()
+                    .filter(|e| e.course_id == c.id)
+                    .cloned()
+                    .collect();
+                (c, mine)
+            })
+            .collect();
         Ok(Chart {
             patient,
             courses,

@@ -3,7 +3,7 @@
 //! differ (connecting, migrations, schema introspection) lives in `sqlite.rs` and `postgres.rs`.
 
 macro_rules! impl_store {
-    ($store:ident, $db:ty, $begin:literal, points: $points_sql:literal) => {
+    ($store:ident, $db:ty, $begin:literal, points: $points_sql:literal, encounters: $encounters_sql:literal) => {
         use $crate::audit::{ChainReport, ChainWalker, GENESIS, event_hash};
         use $crate::error::{Result, StoreError};
         use $crate::model::*;
@@ -447,6 +447,47 @@ macro_rules! impl_store {
             parse_points(points.as_deref())
         }
 
+        /// A time in the separated text: microseconds since the epoch (PostgreSQL) or RFC 3339 text
+        /// (SQLite).
+        fn parse_time(field: &str, at: &str) -> Result<Timestamp> {
+            match at.parse::<i64>() {
+                Ok(micros) => Timestamp::from_microsecond(micros).map_err(|e| corrupt(field, e)),
+                Err(_) => at.parse().map_err(|e| corrupt(field, e)),
+            }
+        }
+
+        /// Decodes a patient's encounters as both backends aggregate them: fields `id, course_id,
+        /// kind, status, sequence, planned_for, occurred_at` separated by U+001F (times empty when
+        /// absent), encounters by U+001E.
+        fn parse_encounters(ctx: &AuditContext, patient: PatientId, text: Option<&str>) -> Result<Vec<Encounter>> {
+            let Some(text) = text.filter(|t| !t.is_empty()) else {
+                return Ok(Vec::new());
+            };
+            text.split('\u{1e}')
+                .map(|row| -> Result<Encounter> {
+                    let f: Vec<&str> = row.split('\u{1f}').collect();
+                    let [id, course, kind, status, sequence, planned, occurred] = f[..] else {
+                        return Err(corrupt("encounters", format!("{} fields", f.len())));
+                    };
+                    let uuid = |v: &str| Uuid::parse_str(v).map_err(|e| corrupt("encounters.id", e));
+                    let time = |field: &str, v: &str| -> Result<Option<Timestamp>> {
+                        if v.is_empty() { Ok(None) } else { parse_time(field, v).map(Some) }
+                    };
+                    Ok(Encounter {
+                        id: EncounterId(uuid(id)?),
+                        clinic_id: ctx.clinic_id,
+                        patient_id: patient,
+                        course_id: CourseId(uuid(course)?),
+                        kind: EncounterKind::parse(kind).map_err(|e| corrupt("encounters.kind", e))?,
+                        status: EncounterStatus::parse(status).map_err(|e| corrupt("encounters.status", e))?,
+                        sequence: sequence.parse().map_err(|e| corrupt("encounters.sequence", e))?,
+                        planned_for: time("encounters.planned_for", planned)?,
+                        occurred_at: time("encounters.occurred_at", occurred)?,
+                    })
+                })
+                .collect()
+        }
+
         fn parse_points(text: Option<&str>) -> Result<Vec<AssessmentPoint>> {
             let Some(text) = text.filter(|t| !t.is_empty()) else {
                 return Ok(Vec::new());
@@ -460,10 +501,7 @@ macro_rules! impl_store {
                     };
                     let uuid = |v: &str| Uuid::parse_str(v).map_err(|e| corrupt("points.id", e));
                     let flags: Vec<String> = serde_json::from_str(flags).map_err(|e| corrupt("points.flags", e))?;
-                    let administered_at = match at.parse::<i64>() {
-                        Ok(micros) => Timestamp::from_microsecond(micros).map_err(|e| corrupt("points.administered_at", e))?,
-                        Err(_) => at.parse().map_err(|e| corrupt("points.administered_at", e))?,
-                    };
+                    let administered_at = parse_time("points.administered_at", at)?;
                     Ok(AssessmentPoint {
                         id: AssessmentId(uuid(id)?),
                         course_id: if course.is_empty() { None } else { Some(CourseId(uuid(course)?)) },
@@ -1258,6 +1296,21 @@ macro_rules! impl_store {
                 .await?;
                 tx.commit().await?;
                 Ok(e)
+            }
+
+            async fn patient_encounters(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Encounter>> {
+                let mut tx = self.tx().await?;
+                $store::patient_in(&mut tx, ctx, patient).await?;
+                // One aggregated row: a long history is thousands of encounters.
+                let text: Option<String> = sqlx::query_scalar($encounters_sql)
+                    .bind(ctx.clinic_id.0)
+                    .bind(patient.0)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let list = parse_encounters(ctx, patient, text.as_deref())?;
+                audit_read(&mut tx, ctx, "encounter.list", Some(patient), "patient", Some(patient.0), list.len()).await?;
+                tx.commit().await?;
+                Ok(list)
             }
 
             async fn encounters(&self, ctx: &AuditContext, course: CourseId) -> Result<Vec<Encounter>> {

@@ -35,7 +35,11 @@ crate::backend::impl_store!(
              complete::int, COALESCE(total::text, ''), COALESCE(severity, ''), flags, \
              (extract(epoch FROM administered_at) * 1000000)::bigint), chr(30)) \
              FROM (SELECT * FROM assessment WHERE clinic_id = $1 AND patient_id = $2 \
-             ORDER BY administered_at DESC, id DESC LIMIT $3) AS recent"
+             ORDER BY administered_at DESC, id DESC LIMIT $3) AS recent",
+    encounters: "SELECT string_agg(concat_ws(chr(31), id, course_id, kind, status, sequence, \
+                 COALESCE(((extract(epoch FROM planned_for) * 1000000)::bigint)::text, ''), \
+                 COALESCE(((extract(epoch FROM occurred_at) * 1000000)::bigint)::text, '')), chr(30)) \
+                 FROM encounter WHERE clinic_id = $1 AND patient_id = $2"
 );
 crate::backend_access::impl_access!(PgStore);
 crate::backend_import::impl_import!(PgStore);

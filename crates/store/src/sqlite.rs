@@ -42,7 +42,11 @@ crate::backend::impl_store!(
              || instrument || char(31) || time_point || char(31) || complete || char(31) || COALESCE(total, '') \
              || char(31) || COALESCE(severity, '') || char(31) || flags || char(31) || administered_at, char(30)) \
              FROM (SELECT * FROM assessment WHERE clinic_id = $1 AND patient_id = $2 \
-             ORDER BY administered_at DESC, id DESC LIMIT $3)"
+             ORDER BY administered_at DESC, id DESC LIMIT $3)",
+    encounters: "SELECT group_concat(lower(hex(id)) || char(31) || lower(hex(course_id)) || char(31) || kind \
+                 || char(31) || status || char(31) || sequence || char(31) || COALESCE(planned_for, '') \
+                 || char(31) || COALESCE(occurred_at, ''), char(30)) \
+                 FROM encounter WHERE clinic_id = $1 AND patient_id = $2"
 );
 crate::backend_access::impl_access!(SqliteStore);
 crate::backend_import::impl_import!(SqliteStore);

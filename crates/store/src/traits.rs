@@ -69,6 +69,12 @@ pub trait CourseStore {
     async fn course_history(&self, ctx: &AuditContext, id: CourseId) -> Result<Vec<StatusChange>>;
     async fn add_encounter(&self, ctx: &AuditContext, new: &NewEncounter) -> Result<Encounter>;
     async fn encounters(&self, ctx: &AuditContext, course: CourseId) -> Result<Vec<Encounter>>;
+    /// Every encounter of the patient's courses, in no particular order: what the chart reads.
+    async fn patient_encounters(
+        &self,
+        ctx: &AuditContext,
+        patient: PatientId,
+    ) -> Result<Vec<Encounter>>;
 }
 
 #[async_trait]

@@ -407,7 +407,7 @@ async fn encounters_are_numbered_per_kind(store: &dyn Store) {
         )
         .await
         .expect("open");
-    let when = Timestamp::from_second(1_800_000_000).expect("valid");
+    let when = Timestamp::from_microsecond(1_800_000_000_123_456).expect("valid");
     let mut seqs = Vec::new();
     for kind in [
         EncounterKind::Preparation,
@@ -440,9 +440,40 @@ async fn encounters_are_numbered_per_kind(store: &dyn Store) {
             (EncounterKind::Dosing, 3),
         ]
     );
-    assert_eq!(
-        store.encounters(&w.admin, c.id).await.expect("list").len(),
-        5
+    let mut by_course = store.encounters(&w.admin, c.id).await.expect("list");
+    assert_eq!(by_course.len(), 5);
+    // The chart's compact read of the patient's encounters agrees field by field, microseconds
+    // included, and includes an encounter without a planned time.
+    let mut by_patient = store
+        .patient_encounters(&w.admin, p.id)
+        .await
+        .expect("patient encounters");
+    by_course.sort_by_key(|e| e.id);
+    by_patient.sort_by_key(|e| e.id);
+    assert_eq!(by_patient, by_course);
+    let unplanned = store
+        .add_encounter(
+            &w.admin,
+            &NewEncounter {
+                course_id: c.id,
+                kind: EncounterKind::FollowUp,
+                planned_for: None,
+            },
+        )
+        .await
+        .expect("unplanned");
+    let all = store
+        .patient_encounters(&w.admin, p.id)
+        .await
+        .expect("patient encounters");
+    assert!(all.contains(&unplanned) && all.len() == 6);
+    let other = patient(store, &w, "No", "Sessions").await;
+    assert!(
+        store
+            .patient_encounters(&w.admin, other.id)
+            .await
+            .expect("none")
+            .is_empty()
     );
 }
 

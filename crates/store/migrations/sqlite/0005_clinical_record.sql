@@ -5,6 +5,9 @@
 
 -- Signing an encounter locks it and everything recorded in it; later changes are addenda.
 ALTER TABLE encounter ADD COLUMN signed_at TIMESTAMP;
+-- The chart reads a patient's encounters in one go.
+CREATE INDEX encounter_patient ON encounter (clinic_id, patient_id);
+
 ALTER TABLE encounter ADD COLUMN signed_by BLOB;
 
 -- A clinic made by `kapstone demo`: every report of its data says "synthetic".
