@@ -169,13 +169,11 @@ impl App {
     pub async fn chart(&self, staff: &Staff, id: PatientId) -> Result<Chart, AppError> {
         self.allow(staff, Action::ViewChart, Some(id)).await?;
         let ctx = staff.ctx();
-        let patient = self.store.patient(&ctx, id).await?;
-        let mut encounters = self.store.patient_encounters(&ctx, id).await?;
+        let read = self.store.patient_chart(&ctx, id, CHART_RECENT).await?;
+        let mut encounters = read.encounters;
         encounters.sort_by_key(|e| (e.occurred_at.or(e.planned_for), e.kind, e.sequence));
-        let courses = self
-            .store
-            .courses_of(&ctx, id)
-            .await?
+        let courses = read
+            .courses
             .into_iter()
             .map(|c| {
                 let mine = encounters
@@ -187,11 +185,11 @@ impl App {
             })
             .collect();
         Ok(Chart {
-            patient,
+            patient: read.patient,
             courses,
-            assessments: self.store.chart_assessments(&ctx, id, CHART_RECENT).await?,
-            alerts: self.store.alerts_of(&ctx, id).await?,
-            dues: self.store.dues_of(&ctx, id).await?,
+            assessments: read.assessments,
+            alerts: read.alerts,
+            dues: read.dues,
         })
     }
 

@@ -456,6 +456,57 @@ macro_rules! impl_store {
             }
         }
 
+        async fn courses_in(tx: &mut Tx, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Course>> {
+            let rows = sqlx::query(
+                "SELECT * FROM treatment_course WHERE clinic_id = $1 AND patient_id = $2 ORDER BY opened_at, id",
+            )
+            .bind(ctx.clinic_id.0)
+            .bind(patient.0)
+            .fetch_all(&mut **tx)
+            .await?;
+            rows.iter().map(course_from).collect()
+        }
+
+        async fn alerts_in(tx: &mut Tx, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Alert>> {
+            let rows = sqlx::query("SELECT * FROM alert WHERE clinic_id = $1 AND patient_id = $2 ORDER BY raised_at, id")
+                .bind(ctx.clinic_id.0)
+                .bind(patient.0)
+                .fetch_all(&mut **tx)
+                .await?;
+            rows.iter().map(alert_from).collect()
+        }
+
+        /// One aggregated row: a long history is thousands of encounters.
+        async fn patient_encounters_in(tx: &mut Tx, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Encounter>> {
+            let text: Option<String> = sqlx::query_scalar($encounters_sql)
+                .bind(ctx.clinic_id.0)
+                .bind(patient.0)
+                .fetch_one(&mut **tx)
+                .await?;
+            parse_encounters(ctx, patient, text.as_deref())
+        }
+
+        async fn chart_assessments_in(tx: &mut Tx, ctx: &AuditContext, patient: PatientId, recent: usize) -> Result<ChartAssessments> {
+            let rows = sqlx::query("SELECT instrument, points FROM score_series WHERE clinic_id = $1 AND patient_id = $2")
+                .bind(ctx.clinic_id.0)
+                .bind(patient.0)
+                .fetch_all(&mut **tx)
+                .await?;
+            let mut series = Vec::new();
+            for row in &rows {
+                parse_series(row.try_get("instrument")?, row.try_get("points")?, &mut series)?;
+            }
+            series.sort_by_key(|p| p.administered_at);
+            let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assessment WHERE clinic_id = $1 AND patient_id = $2")
+                .bind(ctx.clinic_id.0)
+                .bind(patient.0)
+                .fetch_one(&mut **tx)
+                .await?;
+            let recent = recent_points(tx, ctx, patient, i64::try_from(recent).unwrap_or(i64::MAX)).await?;
+            let count = usize::try_from(count).map_err(|e| corrupt("count", e))?;
+            Ok(ChartAssessments { series, recent, count })
+        }
+
         /// Decodes a patient's encounters as both backends aggregate them: fields `id, course_id,
         /// kind, status, sequence, planned_for, occurred_at` separated by U+001F (times empty when
         /// absent), encounters by U+001E.
@@ -1168,14 +1219,7 @@ macro_rules! impl_store {
 
             async fn courses_of(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Course>> {
                 let mut tx = self.tx().await?;
-                let rows = sqlx::query(
-                    "SELECT * FROM treatment_course WHERE clinic_id = $1 AND patient_id = $2 ORDER BY opened_at, id",
-                )
-                .bind(ctx.clinic_id.0)
-                .bind(patient.0)
-                .fetch_all(&mut *tx)
-                .await?;
-                let courses = rows.iter().map(course_from).collect::<Result<Vec<_>>>()?;
+                let courses = courses_in(&mut tx, ctx, patient).await?;
                 audit_read(&mut tx, ctx, "course.list", Some(patient), "course", None, courses.len()).await?;
                 tx.commit().await?;
                 Ok(courses)
@@ -1301,13 +1345,7 @@ macro_rules! impl_store {
             async fn patient_encounters(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Encounter>> {
                 let mut tx = self.tx().await?;
                 $store::patient_in(&mut tx, ctx, patient).await?;
-                // One aggregated row: a long history is thousands of encounters.
-                let text: Option<String> = sqlx::query_scalar($encounters_sql)
-                    .bind(ctx.clinic_id.0)
-                    .bind(patient.0)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let list = parse_encounters(ctx, patient, text.as_deref())?;
+                let list = patient_encounters_in(&mut tx, ctx, patient).await?;
                 audit_read(&mut tx, ctx, "encounter.list", Some(patient), "patient", Some(patient.0), list.len()).await?;
                 tx.commit().await?;
                 Ok(list)
@@ -1390,26 +1428,40 @@ macro_rules! impl_store {
             async fn chart_assessments(&self, ctx: &AuditContext, patient: PatientId, recent: usize) -> Result<ChartAssessments> {
                 let mut tx = self.tx().await?;
                 $store::patient_in(&mut tx, ctx, patient).await?;
-                let rows = sqlx::query("SELECT instrument, points FROM score_series WHERE clinic_id = $1 AND patient_id = $2")
-                    .bind(ctx.clinic_id.0)
-                    .bind(patient.0)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let mut series = Vec::new();
-                for row in &rows {
-                    parse_series(row.try_get("instrument")?, row.try_get("points")?, &mut series)?;
-                }
-                series.sort_by_key(|p| p.administered_at);
-                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assessment WHERE clinic_id = $1 AND patient_id = $2")
-                    .bind(ctx.clinic_id.0)
-                    .bind(patient.0)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let recent = recent_points(&mut tx, ctx, patient, i64::try_from(recent).unwrap_or(i64::MAX)).await?;
-                let count = usize::try_from(count).map_err(|e| corrupt("count", e))?;
-                audit_read(&mut tx, ctx, "assessment.list", Some(patient), "assessment", None, count).await?;
+                let chart = chart_assessments_in(&mut tx, ctx, patient, recent).await?;
+                audit_read(&mut tx, ctx, "assessment.list", Some(patient), "assessment", None, chart.count).await?;
                 tx.commit().await?;
-                Ok(ChartAssessments { series, recent, count })
+                Ok(chart)
+            }
+
+            async fn patient_chart(&self, ctx: &AuditContext, patient: PatientId, recent: usize) -> Result<PatientChart> {
+                let mut tx = self.tx().await?;
+                let p = $store::patient_in(&mut tx, ctx, patient).await?;
+                let chart = PatientChart {
+                    courses: courses_in(&mut tx, ctx, patient).await?,
+                    encounters: patient_encounters_in(&mut tx, ctx, patient).await?,
+                    assessments: chart_assessments_in(&mut tx, ctx, patient, recent).await?,
+                    alerts: alerts_in(&mut tx, ctx, patient).await?,
+                    dues: dues_in(&mut tx, ctx, patient).await?,
+                    patient: p,
+                };
+                // One event for one look at the chart, saying what it showed.
+                append_audit(&mut tx, ctx, Entry {
+                    action: "chart.read",
+                    patient: Some(patient),
+                    entity: "patient",
+                    entity_id: Some(patient.0),
+                    detail: serde_json::json!({
+                        "courses": chart.courses.len(),
+                        "encounters": chart.encounters.len(),
+                        "assessments": chart.assessments.count,
+                        "alerts": chart.alerts.len(),
+                        "dues": chart.dues.len(),
+                    }),
+                })
+                .await?;
+                tx.commit().await?;
+                Ok(chart)
             }
 
             async fn assessments_of(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Assessment>> {
@@ -1463,14 +1515,7 @@ macro_rules! impl_store {
             async fn alerts_of(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Alert>> {
                 let mut tx = self.tx().await?;
                 Self::patient_in(&mut tx, ctx, patient).await?;
-                let rows = sqlx::query(
-                    "SELECT * FROM alert WHERE clinic_id = $1 AND patient_id = $2 ORDER BY raised_at, id",
-                )
-                .bind(ctx.clinic_id.0)
-                .bind(patient.0)
-                .fetch_all(&mut *tx)
-                .await?;
-                let list = rows.iter().map(alert_from).collect::<Result<Vec<_>>>()?;
+                let list = alerts_in(&mut tx, ctx, patient).await?;
                 audit_read(&mut tx, ctx, "alert.list", Some(patient), "alert", None, list.len()).await?;
                 tx.commit().await?;
                 Ok(list)

@@ -25,6 +25,17 @@ macro_rules! impl_access {
             })
         }
 
+        async fn dues_in(tx: &mut Tx, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Due>> {
+            let rows = sqlx::query(
+                "SELECT * FROM assessment_due WHERE clinic_id = $1 AND patient_id = $2 ORDER BY due_on, time_point, instrument",
+            )
+            .bind(ctx.clinic_id.0)
+            .bind(patient.0)
+            .fetch_all(&mut **tx)
+            .await?;
+            rows.iter().map(due_from).collect()
+        }
+
         fn team_from(row: &DbRow) -> Result<CareTeam> {
             Ok(CareTeam {
                 id: CareTeamId(row.try_get("id")?),
@@ -620,14 +631,7 @@ macro_rules! impl_access {
             async fn dues_of(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Due>> {
                 let mut tx = self.tx().await?;
                 $store::patient_in(&mut tx, ctx, patient).await?;
-                let rows = sqlx::query(
-                    "SELECT * FROM assessment_due WHERE clinic_id = $1 AND patient_id = $2 ORDER BY due_on, time_point, instrument",
-                )
-                .bind(ctx.clinic_id.0)
-                .bind(patient.0)
-                .fetch_all(&mut *tx)
-                .await?;
-                let list = rows.iter().map(due_from).collect::<Result<Vec<_>>>()?;
+                let list = dues_in(&mut tx, ctx, patient).await?;
                 audit_read(&mut tx, ctx, "schedule.list", Some(patient), "assessment_due", None, list.len()).await?;
                 tx.commit().await?;
                 Ok(list)

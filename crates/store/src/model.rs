@@ -563,6 +563,18 @@ pub struct ChartAssessments {
     pub count: usize,
 }
 
+/// Everything the patient chart shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatientChart {
+    pub patient: Patient,
+    pub courses: Vec<Course>,
+    /// Every encounter of every course, in no particular order.
+    pub encounters: Vec<Encounter>,
+    pub assessments: ChartAssessments,
+    pub alerts: Vec<Alert>,
+    pub dues: Vec<Due>,
+}
+
 /// Emergency access to a patient outside the user's care teams, with its reason and expiry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakGlass {

@@ -106,6 +106,14 @@ pub trait AssessmentStore {
         patient: PatientId,
         recent: usize,
     ) -> Result<ChartAssessments>;
+    /// Everything the patient chart shows, read in one transaction and audited as one
+    /// `chart.read` event.
+    async fn patient_chart(
+        &self,
+        ctx: &AuditContext,
+        patient: PatientId,
+        recent: usize,
+    ) -> Result<PatientChart>;
 }
 
 #[async_trait]

@@ -467,6 +467,29 @@ async fn encounters_are_numbered_per_kind(store: &dyn Store) {
         .await
         .expect("patient encounters");
     assert!(all.contains(&unplanned) && all.len() == 6);
+
+    // The chart's one read returns the same, and is one audit event.
+    let before = audit_count(store, &w).await;
+    let chart = store
+        .patient_chart(&w.admin, p.id, 10)
+        .await
+        .expect("chart");
+    assert_eq!(
+        audit_count(store, &w).await,
+        before + 1,
+        "one chart.read event"
+    );
+    assert_eq!(chart.patient, p);
+    assert_eq!(
+        chart.courses,
+        store.courses_of(&w.admin, p.id).await.expect("courses")
+    );
+    let mut chart_encounters = chart.encounters.clone();
+    chart_encounters.sort_by_key(|e| e.id);
+    let mut all = all;
+    all.sort_by_key(|e| e.id);
+    assert_eq!(chart_encounters, all);
+    assert_eq!(chart.assessments.count, 0);
     let other = patient(store, &w, "No", "Sessions").await;
     assert!(
         store
