@@ -2,7 +2,7 @@
 //! the same module): the synthetic marker and the outcome snapshot.
 
 macro_rules! impl_outcomes {
-    ($store:ident) => {
+    ($store:ident, scores: $scores_sql:literal, doses: $doses_sql:literal) => {
         #[async_trait]
         impl OutcomeStore for $store {
             async fn mark_synthetic(&self, ctx: &AuditContext) -> Result<()> {
@@ -30,7 +30,6 @@ macro_rules! impl_outcomes {
                     .fetch_one(&mut *tx)
                     .await?;
                 let tz = clinic_tz(&mut tx, ctx.clinic_id).await?;
-                let day = |t: Ts| t.0.to_zoned(tz.clone()).date();
                 let rows: Vec<(Uuid, Uuid, String, Option<String>, String)> = sqlx::query_as(
                     "SELECT c.id, c.patient_id, c.indication, c.planned_route, p.sex FROM treatment_course c \
                      JOIN patient p ON p.clinic_id = c.clinic_id AND p.id = c.patient_id \
@@ -53,40 +52,70 @@ macro_rules! impl_outcomes {
                         assessments: Vec::new(),
                     });
                 }
-                let doses: Vec<(Uuid, Ts, Option<String>)> = sqlx::query_as(
-                    "SELECT e.course_id, e.occurred_at, \
-                     (SELECT a.route FROM administration a WHERE a.clinic_id = e.clinic_id AND a.encounter_id = e.id \
-                      ORDER BY a.given_at LIMIT 1) \
-                     FROM encounter e WHERE e.clinic_id = $1 AND e.kind = 'dosing' AND e.status = 'completed' \
-                     AND e.occurred_at IS NOT NULL ORDER BY e.occurred_at",
-                )
-                .bind(ctx.clinic_id.0)
-                .fetch_all(&mut *tx)
-                .await?;
-                for (course, at, route) in doses {
-                    if let Some(&i) = index.get(&course) {
-                        let c = &mut courses[i];
-                        c.doses.push(day(at));
-                        if c.route.is_empty() {
-                            c.route = route.unwrap_or_default();
-                        }
+                // Per course, one row of separated text: a large clinic has millions of
+                // assessments, and reading them row by row is what costs (see performance.md).
+                let per_course = |rows: Vec<(String, String)>| -> Result<Vec<(usize, String)>> {
+                    rows.into_iter()
+                        .filter_map(|(course, text)| {
+                            let id = Uuid::parse_str(&course).map_err(|e| corrupt("course_id", e));
+                            match id {
+                                Ok(id) => index.get(&id).map(|&i| Ok((i, text))),
+                                Err(e) => Some(Err(e)),
+                            }
+                        })
+                        .collect()
+                };
+                let doses: Vec<(String, String)> = sqlx::query_as($doses_sql)
+                    .bind(ctx.clinic_id.0)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for (i, text) in per_course(doses)? {
+                    let c = &mut courses[i];
+                    for at in text.split('\u{1e}').filter(|t| !t.is_empty()) {
+                        c.doses.push(parse_time("doses", at)?.to_zoned(tz.clone()).date());
                     }
+                    c.doses.sort();
                 }
-                let scored: Vec<(Option<Uuid>, Uuid, String, Ts, f64)> = sqlx::query_as(
-                    "SELECT course_id, patient_id, instrument, administered_at, total FROM assessment \
-                     WHERE clinic_id = $1 AND total IS NOT NULL ORDER BY administered_at",
+                let scores: Vec<(String, String)> = sqlx::query_as($scores_sql)
+                    .bind(ctx.clinic_id.0)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for (i, text) in per_course(scores)? {
+                    let c = &mut courses[i];
+                    for point in text.split('\u{1e}').filter(|t| !t.is_empty()) {
+                        let mut f = point.splitn(3, '\u{1f}');
+                        let (Some(instrument), Some(at), Some(total)) = (f.next(), f.next(), f.next()) else {
+                            return Err(corrupt("scores", "a point has fewer than three fields"));
+                        };
+                        let total: f64 = total.parse().map_err(|e| corrupt("scores.total", e))?;
+                        let date = parse_time("scores", at)?.to_zoned(tz.clone()).date();
+                        c.assessments.push((instrument.to_string(), date, total));
+                    }
+                    c.assessments.sort_by(|a, b| a.1.cmp(&b.1));
+                }
+                let aces: Vec<(Uuid, f64)> = sqlx::query_as(
+                    "SELECT patient_id, total FROM assessment WHERE clinic_id = $1 AND instrument = 'ace' \
+                     AND total IS NOT NULL ORDER BY administered_at, id",
                 )
                 .bind(ctx.clinic_id.0)
                 .fetch_all(&mut *tx)
                 .await?;
-                let mut ace = std::collections::HashMap::new();
-                for (course, patient, instrument, at, total) in scored {
-                    if instrument == "ace" {
-                        // In time order, so the last one kept is the latest.
-                        ace.insert(PatientId(patient), total);
-                    }
-                    if let Some(&i) = course.and_then(|c| index.get(&c)) {
-                        courses[i].assessments.push((instrument, day(at), total));
+                // In time order, so the last one kept is the latest.
+                let ace = aces.into_iter().map(|(p, t)| (PatientId(p), t)).collect();
+                // Courses without a planned route take their first dose's route.
+                let routes: Vec<(Uuid, String)> = sqlx::query_as(
+                    "SELECT e.course_id, a.route FROM administration a \
+                     JOIN encounter e ON e.clinic_id = a.clinic_id AND e.id = a.encounter_id \
+                     JOIN treatment_course c ON c.clinic_id = e.clinic_id AND c.id = e.course_id \
+                     WHERE a.clinic_id = $1 AND c.planned_route IS NULL ORDER BY a.given_at DESC",
+                )
+                .bind(ctx.clinic_id.0)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (course, route) in routes {
+                    if let Some(&i) = index.get(&course) {
+                        // Latest first, so the last written is the first dose's.
+                        courses[i].route = route;
                     }
                 }
                 for c in &mut courses {

@@ -44,7 +44,15 @@ crate::backend::impl_store!(
 crate::backend_access::impl_access!(PgStore);
 crate::backend_import::impl_import!(PgStore);
 crate::backend_record::impl_record!(PgStore);
-crate::backend_outcomes::impl_outcomes!(PgStore);
+crate::backend_outcomes::impl_outcomes!(
+    PgStore,
+    scores: "SELECT course_id::text, string_agg(concat_ws(chr(31), instrument, \
+             (extract(epoch FROM administered_at) * 1000000)::bigint, total), chr(30)) \
+             FROM assessment WHERE clinic_id = $1 AND course_id IS NOT NULL AND total IS NOT NULL GROUP BY course_id",
+    doses: "SELECT course_id::text, string_agg(((extract(epoch FROM occurred_at) * 1000000)::bigint)::text, chr(30)) \
+            FROM encounter WHERE clinic_id = $1 AND kind = 'dosing' AND status = 'completed' AND occurred_at IS NOT NULL \
+            GROUP BY course_id"
+);
 
 #[async_trait]
 impl Store for PgStore {

@@ -51,7 +51,13 @@ crate::backend::impl_store!(
 crate::backend_access::impl_access!(SqliteStore);
 crate::backend_import::impl_import!(SqliteStore);
 crate::backend_record::impl_record!(SqliteStore);
-crate::backend_outcomes::impl_outcomes!(SqliteStore);
+crate::backend_outcomes::impl_outcomes!(
+    SqliteStore,
+    scores: "SELECT lower(hex(course_id)), group_concat(instrument || char(31) || administered_at || char(31) || total, char(30)) \
+             FROM assessment WHERE clinic_id = $1 AND course_id IS NOT NULL AND total IS NOT NULL GROUP BY course_id",
+    doses: "SELECT lower(hex(course_id)), group_concat(occurred_at, char(30)) FROM encounter \
+            WHERE clinic_id = $1 AND kind = 'dosing' AND status = 'completed' AND occurred_at IS NOT NULL GROUP BY course_id"
+);
 
 #[async_trait]
 impl Store for SqliteStore {

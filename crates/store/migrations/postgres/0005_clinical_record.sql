@@ -5,6 +5,9 @@
 
 -- Signing an encounter locks it and everything recorded in it; later changes are addenda.
 ALTER TABLE encounter ADD COLUMN signed_at TIMESTAMPTZ;
+-- Cohort reports read every course's scores in course order; this index holds all they read.
+CREATE INDEX assessment_course_scores ON assessment (clinic_id, course_id, instrument, administered_at, total);
+
 -- The chart reads a patient's encounters in one go.
 CREATE INDEX encounter_patient ON encounter (clinic_id, patient_id);
 
