@@ -52,15 +52,7 @@ pub struct ScreeningView {
 }
 
 fn text(field: &str, raw: &str, max: usize) -> Result<Option<String>, AppError> {
-    let t = raw.trim();
-    let len = t.chars().count();
-    if len > max {
-        return Err(AppError::invalid(
-            field,
-            format!("is {len} characters long; at most {max} are allowed"),
-        ));
-    }
-    Ok((!t.is_empty()).then(|| t.to_string()))
+    Ok(kapstone_clinical::dosing::optional_text(field, raw, max)?)
 }
 
 /// The interaction notes for a medication list, shown at screening and before every dose.

@@ -179,15 +179,7 @@ macro_rules! impl_record {
         }
 
         fn clean_text(field: &'static str, text: &str, max: usize) -> Result<String> {
-            let t = text.trim();
-            if t.is_empty() {
-                return Err(StoreError::invalid(field, "is required"));
-            }
-            let len = t.chars().count();
-            if len > max {
-                return Err(StoreError::invalid(field, format!("is {len} characters long; at most {max} are allowed")));
-            }
-            Ok(t.to_string())
+            Ok(kapstone_clinical::dosing::required_text(field, text, max)?)
         }
 
         #[async_trait]

@@ -14,6 +14,7 @@ use kapstone_app::clinical::course::{Indication, Route};
 use kapstone_app::cohort::CohortFilter;
 use kapstone_outcomes::cohort::{Definitions, InstrumentReport, Measures, PRESETS, Rate, charts};
 
+#[derive(Clone)]
 pub struct Cell {
     pub text: String,
     pub ci: String,
@@ -53,20 +54,11 @@ fn row(label: String, m: &Measures) -> Row {
         cells: vec![
             cell(&m.response),
             cell(&m.remission),
-            m.mcid.as_ref().map_or_else(|| none.clone_cell(), cell),
+            m.mcid.as_ref().map_or_else(|| none.clone(), cell),
             m.reliable_improvement
                 .as_ref()
-                .map_or_else(|| none.clone_cell(), cell),
+                .map_or_else(|| none.clone(), cell),
         ],
-    }
-}
-
-impl Cell {
-    fn clone_cell(&self) -> Cell {
-        Cell {
-            text: self.text.clone(),
-            ci: self.ci.clone(),
-        }
     }
 }
 

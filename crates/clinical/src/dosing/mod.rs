@@ -100,7 +100,7 @@ pub(crate) fn optional_decimal(
 }
 
 /// A required, trimmed, bounded piece of free text.
-pub(crate) fn required_text(field: &str, raw: &str, max: usize) -> Result<String, FieldError> {
+pub fn required_text(field: &str, raw: &str, max: usize) -> Result<String, FieldError> {
     let t = raw.trim();
     if t.is_empty() {
         return Err(FieldError::new(field, "is required"));
@@ -109,11 +109,7 @@ pub(crate) fn required_text(field: &str, raw: &str, max: usize) -> Result<String
 }
 
 /// Optional free text: trimmed, bounded, empty means absent.
-pub(crate) fn optional_text(
-    field: &str,
-    raw: &str,
-    max: usize,
-) -> Result<Option<String>, FieldError> {
+pub fn optional_text(field: &str, raw: &str, max: usize) -> Result<Option<String>, FieldError> {
     let t = raw.trim();
     let len = t.chars().count();
     if len > max {
