@@ -101,24 +101,8 @@ macro_rules! impl_import {
                             insert_encounter_row(&mut tx, &e).await?;
                             if let (Some(dose), Some(at)) = (&ie.dose, ie.occurred_at) {
                                 // Who gave an imported dose is not in the records; the importer did not.
-                                let by: Option<Uuid> = None;
-                                sqlx::query(
-                                    "INSERT INTO administration (clinic_id, id, encounter_id, drug, route, formulation, \
-                                     dose_mg, weight_kg, lot, given_at, given_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                                )
-                                .bind(ctx.clinic_id.0)
-                                .bind(RecordEntryId::new().0)
-                                .bind(e.id.0)
-                                .bind(dose.drug.as_str())
-                                .bind(dose.route.as_str())
-                                .bind(dose.formulation.as_str())
-                                .bind(dose.dose_mg)
-                                .bind(dose.weight_kg)
-                                .bind(dose.lot.as_deref())
-                                .bind(Ts(at))
-                                .bind(by)
-                                .execute(&mut *tx)
-                                .await?;
+                                let a = Administration { id: RecordEntryId::new(), dose: dose.clone(), given_at: at, given_by: None };
+                                insert_administration_row(&mut tx, ctx.clinic_id, e.id, &a).await?;
                             }
                         }
                         counts.encounters += ic.encounters.len();

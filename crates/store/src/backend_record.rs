@@ -178,6 +178,30 @@ macro_rules! impl_record {
             })
         }
 
+        /// The one place an administration row is written: by a dosing session, and by imports
+        /// (whose `given_by` is empty).
+        async fn insert_administration_row(tx: &mut Tx, clinic: ClinicId, encounter: EncounterId, a: &Administration) -> Result<()> {
+            let d = &a.dose;
+            sqlx::query(
+                "INSERT INTO administration (clinic_id, id, encounter_id, drug, route, formulation, dose_mg, weight_kg, \
+                 lot, given_at, given_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(clinic.0)
+            .bind(a.id.0)
+            .bind(encounter.0)
+            .bind(d.drug.as_str())
+            .bind(d.route.as_str())
+            .bind(d.formulation.as_str())
+            .bind(d.dose_mg)
+            .bind(d.weight_kg)
+            .bind(d.lot.as_deref())
+            .bind(Ts(a.given_at))
+            .bind(a.given_by.map(|u| u.0))
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
         fn clean_text(field: &'static str, text: &str, max: usize) -> Result<String> {
             Ok(kapstone_clinical::dosing::required_text(field, text, max)?)
         }
@@ -639,23 +663,7 @@ macro_rules! impl_record {
                 let tz = clinic_tz(&mut tx, ctx.clinic_id).await?;
                 check_session_time("given_at", given_at, s.start.started_at, now(), &tz)?;
                 let a = Administration { id: RecordEntryId::new(), dose: dose.clone(), given_at, given_by: Some(by) };
-                sqlx::query(
-                    "INSERT INTO administration (clinic_id, id, encounter_id, drug, route, formulation, dose_mg, weight_kg, \
-                     lot, given_at, given_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(ctx.clinic_id.0)
-                .bind(a.id.0)
-                .bind(encounter.0)
-                .bind(dose.drug.as_str())
-                .bind(dose.route.as_str())
-                .bind(dose.formulation.as_str())
-                .bind(dose.dose_mg)
-                .bind(dose.weight_kg)
-                .bind(dose.lot.as_deref())
-                .bind(Ts(given_at))
-                .bind(by.0)
-                .execute(&mut *tx)
-                .await?;
+                insert_administration_row(&mut tx, ctx.clinic_id, encounter, &a).await?;
                 append_audit(&mut tx, ctx, record_audit("administration.record", e.patient_id, "encounter", encounter.0)).await?;
                 tx.commit().await?;
                 Ok(a)
