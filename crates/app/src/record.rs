@@ -56,7 +56,7 @@ fn text(field: &str, raw: &str, max: usize) -> Result<Option<String>, AppError> 
 }
 
 /// The interaction notes for a medication list, shown at screening and before every dose.
-pub fn interactions(meds: &[MedicationRecord]) -> Vec<Interaction> {
+fn interactions(meds: &[MedicationRecord]) -> Vec<Interaction> {
     meds.iter()
         .flat_map(|m| m.medication.interactions())
         .collect()

@@ -29,7 +29,7 @@ use kapstone_app::clinical::dosing::vitals::VitalsInput;
 use kapstone_app::clinical::instrument::AnswerSet;
 use kapstone_app::clinical::vocab::Role;
 use kapstone_app::model::*;
-use kapstone_app::record::{ScreeningForm, StartForm, interactions};
+use kapstone_app::record::{ScreeningForm, StartForm};
 use std::str::FromStr;
 
 pub(crate) type Fields = Vec<(String, String)>;
@@ -476,13 +476,10 @@ async fn encounter_response(
         return fail(AppError::NotFound);
     }
     let p = app!(web.app.patient(staff, pid).await);
-    let meds = app!(web.app.medications(staff, pid).await);
-    let course = app!(
-        web.app
-            .course_record(staff, pid, rec.encounter.course_id)
-            .await
-    );
-    let policy = app!(web.app.dosing_policy(staff).await);
+    // The course, its eligibility decision (the weight), the medications with their interaction
+    // notes, and the dosing rules — without the course's other encounters or the consents.
+    let course = app!(web.app.screening_view(staff, rec.encounter.course_id).await);
+    let policy = &course.policy;
     let tz = tz(web, staff).await;
     let now = Timestamp::now();
     let e = &rec.encounter;
@@ -500,7 +497,7 @@ async fn encounter_response(
     let names = app!(web.app.staff_names(staff).await);
     let who = |u: &UserId| names.get(u).cloned().unwrap_or_default();
     let dosing = (e.kind == EncounterKind::Dosing)
-        .then(|| dosing_view(web, &rec, &policy, route, now, &tz, &who));
+        .then(|| dosing_view(web, &rec, policy, route, now, &tz, &who));
     let (status, error) = match error {
         Some((s, m)) => (s, Some(m)),
         None => (StatusCode::OK, None),
@@ -549,7 +546,7 @@ async fn encounter_response(
                     body: a.body.clone(),
                 })
                 .collect(),
-            interactions: interaction_rows(&interactions(&meds)),
+            interactions: interaction_rows(&course.interactions),
             dosing,
             now: input_value(now, &tz),
             weight,
