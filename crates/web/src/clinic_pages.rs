@@ -1,6 +1,6 @@
 //! Staff pages: the alert dashboard, patients, the chart and the actions taken from it.
 
-use crate::http::{Origin, PageError, render};
+use crate::http::{Origin, PageError, ok_or_page, page, parse_id, render};
 use crate::views::{
     AlertRow, Dashboard, LinkPage, PatientForm, PatientFormData, PatientRow, Patients,
 };
@@ -17,23 +17,6 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 /// Unwraps a page step: on failure, the response to send instead.
-macro_rules! page {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(r) => return r,
-        }
-    };
-}
-
-fn ok_or_page<T>(r: Result<T, AppError>) -> Result<T, Response> {
-    r.map_err(|e| PageError(e).into_response())
-}
-
-fn parse_id<T: FromStr>(s: &str) -> Result<T, Response> {
-    T::from_str(s).map_err(|_| PageError(AppError::NotFound).into_response())
-}
-
 pub async fn dashboard(State(web): State<Shared>, headers: HeaderMap, origin: Origin) -> Response {
     let staff = page!(web.staff(&headers, &origin).await);
     if staff.role() == Role::Admin {

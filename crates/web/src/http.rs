@@ -207,3 +207,23 @@ pub fn too_many() -> Response {
     )
         .into_response()
 }
+
+/// The value, or the response to send instead: page handlers return early with it.
+macro_rules! page {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return r,
+        }
+    };
+}
+pub(crate) use page;
+
+pub(crate) fn ok_or_page<T>(r: Result<T, AppError>) -> Result<T, Response> {
+    r.map_err(|e| PageError(e).into_response())
+}
+
+/// An id from the path; one that does not parse is simply not found.
+pub(crate) fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T, Response> {
+    T::from_str(s).map_err(|_| PageError(AppError::NotFound).into_response())
+}

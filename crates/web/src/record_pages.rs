@@ -6,7 +6,7 @@
 //! they post normally. Either way a refused entry re-renders the page with the message naming
 //! the field, and nothing is saved.
 
-use crate::http::{Origin, PageError, render};
+use crate::http::{Origin, PageError, page, parse_id as id, render};
 use crate::record_view::*;
 use crate::views::Layout;
 use crate::{Shared, check_csrf};
@@ -30,7 +30,6 @@ use kapstone_app::clinical::instrument::AnswerSet;
 use kapstone_app::clinical::vocab::Role;
 use kapstone_app::model::*;
 use kapstone_app::record::{ScreeningForm, StartForm};
-use std::str::FromStr;
 
 pub(crate) type Fields = Vec<(String, String)>;
 
@@ -51,21 +50,8 @@ fn all<'a>(f: &'a Fields, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
-fn id<T: FromStr>(s: &str) -> Result<T, Response> {
-    T::from_str(s).map_err(|_| PageError(AppError::NotFound).into_response())
-}
-
 fn fail(e: AppError) -> Response {
     PageError(e).into_response()
-}
-
-macro_rules! page {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(r) => return r,
-        }
-    };
 }
 
 macro_rules! app {
