@@ -53,6 +53,15 @@ if [ -z "${KAPSTONE_TEST_PG_URL:-}" ]; then
   export KAPSTONE_TEST_PG_URL="postgres://$PG_USER:$PG_PASS@127.0.0.1:$PG_PORT/postgres"
 fi
 
+# The PDF report's tests read the file with tools independent of kapstone's writer.
+pdf_tools=()
+command -v qpdf >/dev/null 2>&1 || pdf_tools+=(qpdf)
+command -v pdftotext >/dev/null 2>&1 || pdf_tools+=(poppler-utils)
+if [ ${#pdf_tools[@]} -gt 0 ]; then
+  echo "== installing ${pdf_tools[*]}"
+  apt_install "${pdf_tools[@]}"
+fi
+
 echo "== test suite (SQLite and PostgreSQL at ${KAPSTONE_TEST_PG_URL%%:*}://…:$PG_PORT)"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"

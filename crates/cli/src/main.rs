@@ -106,7 +106,7 @@ enum Command {
         /// Re-run a published study's definitions: yermus-2023 or dore-2019.
         #[arg(long)]
         preset: Option<String>,
-        /// json or csv.
+        /// json, csv, html (standalone, with charts) or pdf (with charts).
         #[arg(long, default_value = "json")]
         format: String,
         /// Write here instead of to standard output.

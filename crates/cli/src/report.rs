@@ -1,11 +1,14 @@
 //! `kapstone report`: the clinic's cohort outcomes, every number with its definition and its
-//! denominator, as JSON or CSV.
+//! denominator, as JSON, CSV, HTML or PDF (the last two with charts).
 
 use crate::{Failure, app, pick_clinic};
 use kapstone_clinical::instrument::Library;
-use kapstone_outcomes::cohort::{Definitions, PRESETS, report, to_csv, to_json};
+use kapstone_outcomes::cohort::{Definitions, PRESETS, report, report_pdf, to_csv, to_json};
 use kapstone_store::model::*;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
+
+const FORMATS: [&str; 4] = ["json", "csv", "html", "pdf"];
 
 pub async fn run(
     db: &str,
@@ -24,10 +27,16 @@ pub async fn run(
             ))
         })?,
     };
-    if !["json", "csv"].contains(&format) {
+    if !FORMATS.contains(&format) {
         return Err(Failure::input(format!(
-            "--format: '{format}' is not available; allowed values: json, csv (html and pdf are not built yet)"
+            "--format: '{format}' is not a format; allowed values: {}",
+            FORMATS.join(", ")
         )));
+    }
+    if format == "pdf" && out.is_none() && std::io::stdout().is_terminal() {
+        return Err(Failure::input(
+            "--out: a PDF is binary; give --out FILE or redirect standard output",
+        ));
     }
     let app = app(db, lib, "http://127.0.0.1:8080".into()).await?;
     let store = app.store();
@@ -43,19 +52,30 @@ pub async fn run(
         .map_err(|e| Failure::other(e.to_string()))?;
     let courses = kapstone_app::cohort::cohort_courses(&snapshot);
     let rep = report(&courses, &defs);
-    let text = match format {
-        "csv" => to_csv(&rep),
+    let library = app.library();
+    let bytes = match format {
+        "csv" => to_csv(&rep).into_bytes(),
+        "html" => kapstone_web::report_html(library, &rep, &defs, snapshot.synthetic)
+            .map_err(|e| Failure::other(e.to_string()))?
+            .into_bytes(),
+        "pdf" => report_pdf(&rep, &defs, snapshot.synthetic, &|id| {
+            library
+                .get(id)
+                .map_or_else(|| id.to_string(), |i| i.short_name.clone())
+        }),
         _ => {
             let mut t = serde_json::to_string_pretty(&to_json(&rep, &defs, snapshot.synthetic))
                 .map_err(|e| Failure::other(e.to_string()))?;
             t.push('\n');
-            t
+            t.into_bytes()
         }
     };
     match out {
-        Some(path) => std::fs::write(path, text)
+        Some(path) => std::fs::write(path, bytes)
             .map_err(|e| Failure::other(format!("--out {}: {e}", path.display())))?,
-        None => print!("{text}"),
+        None => std::io::stdout()
+            .write_all(&bytes)
+            .map_err(|e| Failure::other(format!("standard output: {e}")))?,
     }
     Ok(())
 }

@@ -223,7 +223,89 @@ async fn imports(url: &str, store: &dyn Store) {
     assert!(
         String::from_utf8_lossy(&bad.stderr).contains("allowed values: yermus-2023, dore-2019")
     );
+    documents(url, &tmp);
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// The HTML and PDF reports carry the same numbers as the JSON: C-1's PHQ-9 fell from 17 to 3
+/// at three months, so 1 of 1 responded.
+fn documents(url: &str, tmp: &Path) {
+    let html = tmp.join("report.html");
+    ok(&kapstone(&[
+        "report",
+        "--db",
+        url,
+        "--format",
+        "html",
+        "--out",
+        html.to_str().expect("utf-8"),
+    ]));
+    let html = std::fs::read_to_string(html).expect("html");
+    for needle in [
+        "<h2>PHQ-9</h2>",
+        "1 of 1 (100 %)",
+        "Waterfall",
+        "Attrition",
+        "Kaplan",
+        "id=\"definitions\"",
+    ] {
+        assert!(html.contains(needle), "the HTML report lacks {needle}");
+    }
+    assert!(
+        !html.contains("<script") && !html.contains("src=\"http"),
+        "standalone, no scripts"
+    );
+    assert!(
+        !html.contains("Synthetic data"),
+        "imported records are not synthetic"
+    );
+
+    let pdf = tmp.join("report.pdf");
+    ok(&kapstone(&[
+        "report",
+        "--db",
+        url,
+        "--format",
+        "pdf",
+        "--out",
+        pdf.to_str().expect("utf-8"),
+    ]));
+    // Poppler and qpdf read the file independently of the writer (scripts/test.sh installs them).
+    let check = Command::new("qpdf")
+        .arg("--check")
+        .arg(&pdf)
+        .output()
+        .expect("qpdf (Debian: qpdf)");
+    assert!(
+        check.status.success(),
+        "qpdf --check: {}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let text = Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (Debian: poppler-utils)");
+    assert!(text.status.success());
+    let text = String::from_utf8_lossy(&text.stdout);
+    for needle in [
+        "Outcome report",
+        "PHQ-9",
+        "1 of 1 (100 %)",
+        "Durability of response",
+        "Definitions",
+        "page 1 of",
+    ] {
+        assert!(text.contains(needle), "the PDF lacks {needle}:\n{text}");
+    }
+
+    let bad = kapstone(&["report", "--db", url, "--format", "docx"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("--format: 'docx' is not a format; allowed values: json, csv, html, pdf")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

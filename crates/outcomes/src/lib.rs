@@ -4,6 +4,8 @@
 
 pub mod change;
 pub mod cohort;
+pub mod figure;
+pub mod pdf;
 mod svg;
 pub mod trend;
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod chart_view;
 mod clinic_pages;
 pub mod http;
 mod outcomes_pages;
+pub use outcomes_pages::report_html;
 mod portal_pages;
 mod record_pages;
 mod record_view;

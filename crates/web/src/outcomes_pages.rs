@@ -11,8 +11,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kapstone_app::AppError;
 use kapstone_app::clinical::course::{Indication, Route};
+use kapstone_app::clinical::instrument::Library;
 use kapstone_app::cohort::CohortFilter;
-use kapstone_outcomes::cohort::{Definitions, InstrumentReport, Measures, PRESETS, Rate, charts};
+use kapstone_outcomes::cohort::{
+    CohortReport, Definitions, InstrumentReport, PRESETS, Rate, charts, present,
+};
 
 #[derive(Clone)]
 pub struct Cell {
@@ -21,15 +24,9 @@ pub struct Cell {
 }
 
 fn cell(r: &Rate) -> Cell {
-    match (r.rate, r.ci95) {
-        (Some(p), Some([lo, hi])) => Cell {
-            text: format!("{} of {} ({:.0} %)", r.n, r.of, p * 100.0),
-            ci: format!("95 % CI {:.0}–{:.0} % (Wilson)", lo * 100.0, hi * 100.0),
-        },
-        _ => Cell {
-            text: format!("{} of {}", r.n, r.of),
-            ci: "no courses observed: no rate".into(),
-        },
+    Cell {
+        text: r.text(),
+        ci: r.ci_text(),
     }
 }
 
@@ -40,45 +37,119 @@ pub struct Row {
     pub cells: Vec<Cell>,
 }
 
-fn row(label: String, m: &Measures) -> Row {
-    let none = Cell {
-        text: "—".into(),
-        ci: "no threshold for this instrument".into(),
-    };
-    Row {
-        label,
-        observed: m.observed,
-        mean_change: m
-            .mean_change
-            .map_or_else(|| "—".into(), |c| format!("{c:+.1}")),
-        cells: vec![
-            cell(&m.response),
-            cell(&m.remission),
-            m.mcid.as_ref().map_or_else(|| none.clone(), cell),
-            m.reliable_improvement
-                .as_ref()
-                .map_or_else(|| none.clone(), cell),
-        ],
-    }
-}
-
 pub struct InstrumentView {
     pub name: String,
     pub with_baseline: usize,
     pub eligible: usize,
-    pub windows: Vec<Row>,
-    pub after_dose: Vec<Row>,
+    pub rows: Vec<Row>,
     pub durability: String,
+    /// Rates, waterfall, funnel, and Kaplan–Meier, as escaped SVG.
     pub rates_svg: String,
+    pub waterfall_svg: String,
+    pub funnel_svg: String,
     pub km_svg: String,
     pub subgroups: Vec<(String, usize, Cell)>,
+}
+
+/// The figures of a report as the dashboard and the HTML report show them.
+pub struct ReportView {
+    pub synthetic: bool,
+    pub courses: usize,
+    pub courses_with_dose: usize,
+    pub subgroup_window: String,
+    pub definitions: Vec<String>,
+    pub sources: Vec<String>,
+    pub citation: Option<String>,
+    pub design_notes: Vec<String>,
+    pub instruments: Vec<InstrumentView>,
+}
+
+fn display_name(library: &Library, id: &str) -> String {
+    library
+        .get(id)
+        .map_or_else(|| id.to_string(), |i| i.short_name.clone())
+}
+
+pub fn report_view(
+    library: &Library,
+    report: &CohortReport,
+    defs: &Definitions,
+    synthetic: bool,
+) -> ReportView {
+    let none = Cell {
+        text: "—".into(),
+        ci: "no threshold for this instrument".into(),
+    };
+    let instrument = |r: &InstrumentReport| InstrumentView {
+        name: display_name(library, &r.instrument),
+        with_baseline: r.with_baseline,
+        eligible: r.eligible,
+        rows: present::measure_rows(r)
+            .into_iter()
+            .map(|(label, m)| Row {
+                label,
+                observed: m.observed,
+                mean_change: present::mean_change_text(m),
+                cells: present::measure_rates(m)
+                    .iter()
+                    .map(|x| x.as_ref().map_or_else(|| none.clone(), cell))
+                    .collect(),
+            })
+            .collect(),
+        durability: present::durability_text(&r.durability),
+        rates_svg: charts::rates(r).svg(),
+        waterfall_svg: charts::waterfall(r, &defs.subgroup_window, defs.response_fraction).svg(),
+        funnel_svg: charts::funnel(r).svg(),
+        km_svg: charts::km(&r.durability.km).svg(),
+        subgroups: present::subgroups(r, defs.ace_high_at)
+            .into_iter()
+            .map(|(label, s)| (label, s.observed, cell(&s.response)))
+            .collect(),
+    };
+    ReportView {
+        synthetic,
+        courses: report.courses,
+        courses_with_dose: report.courses_with_dose,
+        subgroup_window: defs.subgroup_window.clone(),
+        definitions: defs.text.clone(),
+        sources: defs
+            .instruments
+            .iter()
+            .map(|r| format!("{}: {}", display_name(library, &r.id), r.source))
+            .collect(),
+        citation: defs.citation.clone(),
+        design_notes: defs.design_notes.clone(),
+        instruments: report.instruments.iter().map(instrument).collect(),
+    }
+}
+
+/// The standalone HTML report of `kapstone report --format html`: no scripts, no external
+/// files, the same sections as the dashboard.
+#[derive(Template)]
+#[template(path = "report.html")]
+struct ReportDocument<'a> {
+    view: &'a ReportView,
+    definitions_name: &'a str,
+}
+
+pub fn report_html(
+    library: &Library,
+    report: &CohortReport,
+    defs: &Definitions,
+    synthetic: bool,
+) -> Result<String, askama::Error> {
+    let view = report_view(library, report, defs, synthetic);
+    ReportDocument {
+        view: &view,
+        definitions_name: &defs.name,
+    }
+    .render()
 }
 
 #[derive(Template)]
 #[template(path = "outcomes.html")]
 pub struct OutcomesPage {
     pub layout: Layout,
-    pub synthetic: bool,
     pub indications: Vec<&'static str>,
     pub routes: Vec<&'static str>,
     pub presets: Vec<&'static str>,
@@ -87,12 +158,7 @@ pub struct OutcomesPage {
     pub from: String,
     pub to: String,
     pub preset: String,
-    pub courses: usize,
-    pub courses_with_dose: usize,
-    pub definitions: Vec<String>,
-    pub citation: Option<String>,
-    pub design_notes: Vec<String>,
-    pub instruments: Vec<InstrumentView>,
+    pub view: ReportView,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -117,62 +183,6 @@ fn date(field: &str, raw: &str) -> Result<Option<jiff::civil::Date>, AppError> {
         .parse()
         .map(Some)
         .map_err(|_| AppError::invalid(field, format!("'{raw}' is not a date; use YYYY-MM-DD")))
-}
-
-fn instrument_view(web: &Shared, r: &InstrumentReport) -> InstrumentView {
-    let name = web
-        .app
-        .library()
-        .get(&r.instrument)
-        .map_or_else(|| r.instrument.clone(), |i| i.short_name.clone());
-    let d = &r.durability;
-    let mut subgroups = vec![
-        (
-            "ACE ≥ 4".to_string(),
-            r.ace_high.observed,
-            cell(&r.ace_high.response),
-        ),
-        (
-            "ACE < 4".to_string(),
-            r.ace_low.observed,
-            cell(&r.ace_low.response),
-        ),
-    ];
-    for (prefix, map) in [
-        ("indication", &r.indication),
-        ("route", &r.route),
-        ("sex", &r.sex),
-    ] {
-        for (k, s) in map {
-            subgroups.push((
-                format!("{prefix}: {}", k.replace('_', " ")),
-                s.observed,
-                cell(&s.response),
-            ));
-        }
-    }
-    InstrumentView {
-        name,
-        with_baseline: r.with_baseline,
-        eligible: r.eligible,
-        windows: r.windows.iter().map(|(id, m)| row(id.clone(), m)).collect(),
-        after_dose: r
-            .after_dose
-            .iter()
-            .map(|(n, m)| row(format!("after dose {n}"), m))
-            .collect(),
-        durability: format!(
-            "{} responders: {} lost the response, {} censored; median {}",
-            d.events + d.censored,
-            d.events,
-            d.censored,
-            d.median_days
-                .map_or_else(|| "not reached".into(), |m| format!("{m} days"))
-        ),
-        rates_svg: charts::rates_svg(r),
-        km_svg: charts::km_svg(&d.km),
-        subgroups,
-    }
 }
 
 pub async fn outcomes(
@@ -231,7 +241,6 @@ pub async fn outcomes(
         StatusCode::OK,
         &OutcomesPage {
             layout: web.layout(&staff).await,
-            synthetic: view.synthetic,
             indications: Indication::IDS.to_vec(),
             routes: Route::IDS.to_vec(),
             presets: PRESETS.to_vec(),
@@ -240,17 +249,12 @@ pub async fn outcomes(
             from: f.from.clone(),
             to: f.to.clone(),
             preset: f.preset.clone(),
-            courses: view.report.courses,
-            courses_with_dose: view.report.courses_with_dose,
-            definitions: view.definitions.text.clone(),
-            citation: view.definitions.citation.clone(),
-            design_notes: view.definitions.design_notes.clone(),
-            instruments: view
-                .report
-                .instruments
-                .iter()
-                .map(|r| instrument_view(&web, r))
-                .collect(),
+            view: report_view(
+                web.app.library(),
+                &view.report,
+                &view.definitions,
+                view.synthetic,
+            ),
         },
     )
 }

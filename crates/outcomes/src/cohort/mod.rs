@@ -8,11 +8,14 @@
 
 pub mod charts;
 mod definitions;
+mod pdf_report;
+pub mod present;
 mod stats;
 #[cfg(test)]
 mod tests;
 
 pub use definitions::{Definitions, InstrumentRule, PRESETS, Window};
+pub use pdf_report::report_pdf;
 pub use stats::{Follow, Rate, kaplan_meier, wilson};
 
 use jiff::civil::Date;
@@ -77,6 +80,9 @@ pub struct InstrumentReport {
     /// By dose number (1, 2, …).
     pub after_dose: Vec<(usize, Measures)>,
     pub durability: Durability,
+    /// Percent change from baseline, (score − baseline) / baseline × 100, of each course
+    /// observed in the subgroup window (3m by default), most worsened first: the waterfall.
+    pub waterfall: Vec<f64>,
     pub ace_high: Subgroup,
     pub ace_low: Subgroup,
     pub indication: BTreeMap<String, Subgroup>,
@@ -175,6 +181,7 @@ fn instrument_report(
     let mut after_dose: Vec<Tally> = Vec::new();
     let mut follows = Vec::new();
     let mut groups: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut waterfall = Vec::new();
     let subgroup_window = defs
         .windows
         .iter()
@@ -215,6 +222,10 @@ fn instrument_report(
         let subgroup_score = subgroup_window.and_then(|i| in_window(&series, d0, &defs.windows[i]));
         if let Some(score) = subgroup_score {
             let o = Outcome { baseline, score };
+            // A baseline of 0 (possible only where a preset drops caseness) has no percent change.
+            if baseline > 0.0 {
+                waterfall.push((score - baseline) / baseline * 100.0);
+            }
             let mut keys = vec![
                 format!("indication.{}", course.indication),
                 format!("route.{}", course.route),
@@ -266,6 +277,7 @@ fn instrument_report(
     }
 
     let (km, median_days) = kaplan_meier(&follows);
+    waterfall.sort_by(|a: &f64, b: &f64| b.total_cmp(a));
     let group = |key: &str| {
         let m = groups
             .get(key)
@@ -304,6 +316,7 @@ fn instrument_report(
             median_days,
             km,
         },
+        waterfall,
         ace_high: group("ace_high"),
         ace_low: group("ace_low"),
         indication: by_prefix("indication."),

@@ -25,6 +25,22 @@ impl Rate {
             ci95: wilson(n, of),
         }
     }
+
+    /// "k of n (x %)", or "k of n" when there is no rate: how every percentage is shown.
+    pub fn text(&self) -> String {
+        match self.rate {
+            Some(p) => format!("{} of {} ({:.0} %)", self.n, self.of, p * 100.0),
+            None => format!("{} of {}", self.n, self.of),
+        }
+    }
+
+    /// The 95 % interval in words, for a tooltip or a footnote.
+    pub fn ci_text(&self) -> String {
+        match self.ci95 {
+            Some([lo, hi]) => format!("95 % CI {:.0}–{:.0} % (Wilson)", lo * 100.0, hi * 100.0),
+            None => "no courses observed: no rate".into(),
+        }
+    }
 }
 
 #[allow(clippy::cast_precision_loss)] // counts of courses

@@ -275,3 +275,63 @@ fn presets_restate_a_study_and_say_where_the_data_cannot_match() {
         assert!(Definitions::preset(p).is_some(), "{p}");
     }
 }
+
+#[test]
+fn the_waterfall_is_each_observed_courses_percent_change_at_three_months_worst_first() {
+    let r = phq9(&[
+        course(&[0], vec![phq(-1, 20.0), phq(90, 5.0)]),
+        course(&[0], vec![phq(-1, 10.0), phq(90, 12.0)]),
+        // Not eligible (baseline under 10): not in the waterfall.
+        course(&[0], vec![phq(-1, 8.0), phq(90, 0.0)]),
+        // Eligible but not observed at 3m.
+        course(&[0], vec![phq(-1, 16.0), phq(30, 8.0)]),
+    ]);
+    assert_eq!(r.waterfall, vec![20.0, -75.0]);
+    let fig = charts::waterfall(&r, "3m", 0.5);
+    let bars: Vec<&crate::figure::Ink> = fig
+        .marks
+        .iter()
+        .filter_map(|m| match m {
+            crate::figure::Mark::Rect { ink, .. } => Some(ink),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        bars,
+        [&crate::figure::Ink::Worse, &crate::figure::Ink::Improved],
+        "a worsened course, then a responder"
+    );
+}
+
+#[test]
+fn a_large_waterfall_draws_quantiles_keeping_both_ends() {
+    let mut r = phq9(&[]);
+    r.waterfall = (0..10_000).map(|i| 100.0 - f64::from(i) / 50.0).collect();
+    let fig = charts::waterfall(&r, "3m", 0.5);
+    let bars: Vec<String> = fig
+        .marks
+        .iter()
+        .filter_map(|m| match m {
+            crate::figure::Mark::Rect { title, .. } => title.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(bars.len(), charts::WATERFALL_BARS);
+    assert_eq!(bars.first().map(String::as_str), Some("+100 %"));
+    assert_eq!(bars.last().map(String::as_str), Some("-100 %"));
+    assert!(fig.title.contains("each a quantile of the 10000 courses"));
+    let svg = fig.svg();
+    assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+}
+
+#[test]
+fn the_funnel_states_each_step_against_its_denominator() {
+    let r = phq9(&[
+        course(&[0], vec![phq(-1, 20.0), phq(90, 5.0)]),
+        course(&[0], vec![phq(-1, 4.0), phq(90, 2.0)]),
+    ]);
+    let svg = charts::funnel(&r).svg();
+    assert!(svg.contains("1 of 2 (50 %) with a baseline"), "{svg}");
+    assert!(svg.contains("1 of 1 (100 %) eligible"), "{svg}");
+    assert!(svg.contains("0 of 1 (0 %) eligible"), "{svg}");
+}
