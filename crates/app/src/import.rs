@@ -144,17 +144,40 @@ fn morning(date: Date, tz: &TimeZone) -> Result<Timestamp, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Checks every row of the four files and builds the import. `team` is where the patients go.
+impl ImportFiles {
+    /// About how many data rows the four files hold (lines less headers), for a progress bar.
+    pub fn rows_estimate(&self) -> usize {
+        [
+            &self.patients,
+            &self.courses,
+            &self.doses,
+            &self.assessments,
+        ]
+        .iter()
+        .map(|t| t.bytes().filter(|b| *b == b'\n').count().saturating_sub(1))
+        .sum()
+    }
+}
+
+/// Checks every row of the four files and builds the import. `team` is where the patients go;
+/// `progress` hears how many rows have been checked.
 pub fn parse(
     files: &ImportFiles,
     library: &Library,
     tz: &TimeZone,
     team: Option<CareTeamId>,
+    progress: &dyn Fn(usize),
 ) -> Result<Parsed, ImportError> {
+    let mut checked = 0;
+    let mut tick = || {
+        checked += 1;
+        progress(checked);
+    };
     let mut patients: Vec<ImportPatient> = Vec::new();
     let mut patient_index: HashMap<String, usize> = HashMap::new();
     let mut h = csv::StringRecord::new();
     for (line, record) in rows("patients.csv", &files.patients, &mut h)? {
+        tick();
         let r = Row {
             file: "patients.csv",
             line,
@@ -187,6 +210,7 @@ pub fn parse(
     let mut course_index: HashMap<String, (usize, usize)> = HashMap::new();
     let mut courses = 0;
     for (line, record) in rows("courses.csv", &files.courses, &mut h)? {
+        tick();
         let r = Row {
             file: "courses.csv",
             line,
@@ -225,6 +249,7 @@ pub fn parse(
 
     let mut doses = 0;
     for (line, record) in rows("doses.csv", &files.doses, &mut h)? {
+        tick();
         let r = Row {
             file: "doses.csv",
             line,
@@ -273,6 +298,7 @@ pub fn parse(
 
     let mut assessments = 0;
     for (line, record) in rows("assessments.csv", &files.assessments, &mut h)? {
+        tick();
         let r = Row {
             file: "assessments.csv",
             line,

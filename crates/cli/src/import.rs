@@ -1,6 +1,7 @@
 //! `kapstone import DIR`: historical records from four CSV files, checked row by row, written in
 //! one transaction or not at all.
 
+use crate::progress::Bar;
 use crate::{Failure, app, pick_clinic};
 use kapstone_app::import::{ImportFiles, parse};
 use kapstone_clinical::instrument::Library;
@@ -60,9 +61,10 @@ pub async fn import(
     };
     let tz = jiff::tz::TimeZone::get(&clinic.time_zone)
         .map_err(|e| Failure::other(format!("the clinic's time zone: {e}")))?;
-    eprintln!("[1/2] checking every row …");
-    let parsed = parse(&files, app.library(), &tz, team)
+    let bar = Bar::new("[1/2] checking", files.rows_estimate(), "rows");
+    let parsed = parse(&files, app.library(), &tz, team, &|n| bar.set(n))
         .map_err(|e| Failure::input(format!("import refused, nothing was written: {e}")))?;
+    bar.finish();
     eprintln!(
         "[1/2] checked {} patients, {} courses, {} doses, {} assessments",
         parsed.patients.len(),

@@ -3,6 +3,7 @@
 
 mod demo;
 mod import;
+mod progress;
 mod report;
 mod score;
 

@@ -51,6 +51,7 @@ async fn outcomes_for_researchers_only(store: Arc<dyn Store>) {
         w.app.library(),
         &tz,
         None,
+        &|_| {},
     )
     .expect("valid files");
     let admin_id = w

@@ -219,14 +219,15 @@ pub fn funnel(r: &InstrumentReport) -> Figure {
         W,
         height,
     );
-    let label_w = 120.0;
-    let full = W - LEFT - label_w - 150.0;
+    // Labels on the left, then the bar, then room for the longest "k of n (x %) …" words.
+    let (left, label_w) = (8.0, 110.0);
+    let full = W - left - label_w - 200.0;
     let most = r.with_baseline.max(1);
     for (i, (label, count)) in steps.iter().enumerate() {
         #[allow(clippy::cast_precision_loss)]
         let top = TOP + row * i as f64;
         f.text(
-            (LEFT + label_w - 6.0, top + 13.0),
+            (left + label_w - 6.0, top + 13.0),
             Anchor::End,
             label.clone(),
         );
@@ -235,7 +236,7 @@ pub fn funnel(r: &InstrumentReport) -> Figure {
         let of = if i < 2 { r.with_baseline } else { r.eligible };
         let rate = Rate::new(*count, of);
         f.marks.push(Mark::Rect {
-            at: (LEFT + label_w, top + 3.0),
+            at: (left + label_w, top + 3.0),
             size: (w.max(0.5), row - 6.0),
             ink: Ink::Bar,
             title: Some(format!("{label}: {}", rate.text())),
@@ -245,7 +246,7 @@ pub fn funnel(r: &InstrumentReport) -> Figure {
             1 => format!("{} with a baseline", rate.text()),
             _ => format!("{} eligible", rate.text()),
         };
-        f.text((LEFT + label_w + w + 6.0, top + 13.0), Anchor::Start, words);
+        f.text((left + label_w + w + 6.0, top + 13.0), Anchor::Start, words);
     }
     f
 }
