@@ -96,6 +96,15 @@ async fn outcomes_for_researchers_only(store: Arc<dyn Store>) {
         "the interval on hover"
     );
     assert!(page.body.contains("id=\"definitions\""));
+    assert!(
+        page.body
+            .contains("Waterfall: percent change from baseline at 3m, one bar per course (n = 2)"),
+        "the waterfall has the two observed courses"
+    );
+    assert!(
+        page.body.contains("2 of 3 (67 %) eligible"),
+        "the funnel states observed at 3m against eligible"
+    );
     for name in ["Lovelace", "Hopper", "Turing", "L-1"] {
         assert!(!page.body.contains(name), "aggregates only: {name}");
     }
