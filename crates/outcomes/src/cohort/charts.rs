@@ -120,6 +120,9 @@ pub fn km(km: &[[f64; 2]]) -> Figure {
         points,
         ink: Ink::Curve,
     });
+    if km.len() <= 1 {
+        f.text((W / 2.0, y_of(0.5)), Anchor::Middle, "no response lost so far");
+    }
     f.text((LEFT, H - 8.0), Anchor::Start, "day 0");
     f.text(
         (W - RIGHT, H - 8.0),
@@ -175,6 +178,13 @@ pub fn waterfall(r: &InstrumentReport, window: &str, response_fraction: f64) -> 
             },
             title: Some(format!("{v:+.0} %")),
         });
+    }
+    if values.is_empty() {
+        f.text(
+            (W / 2.0, y(50.0)),
+            Anchor::Middle,
+            format!("no course observed at {window}"),
+        );
     }
     let t = y(-response_fraction * 100.0);
     f.line((LEFT, t), (W - RIGHT, t), Ink::Threshold);
