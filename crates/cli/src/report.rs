@@ -59,9 +59,7 @@ pub async fn run(
             .map_err(|e| Failure::other(e.to_string()))?
             .into_bytes(),
         "pdf" => report_pdf(&rep, &defs, snapshot.synthetic, &|id| {
-            library
-                .get(id)
-                .map_or_else(|| id.to_string(), |i| i.short_name.clone())
+            library.short_name(id)
         }),
         _ => {
             let mut t = serde_json::to_string_pretty(&to_json(&rep, &defs, snapshot.synthetic))

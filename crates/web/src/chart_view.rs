@@ -90,10 +90,7 @@ fn change_view(instrument: &str, series: &[&SeriesPoint]) -> Option<ChangeView> 
 }
 
 fn assessment_entry(app: &App, a: &AssessmentPoint) -> String {
-    let name = app
-        .library()
-        .get(&a.instrument)
-        .map_or_else(|| a.instrument.clone(), |i| i.short_name.clone());
+    let name = app.library().short_name(&a.instrument);
     let result = match (a.total, &a.severity) {
         (Some(t), Some(s)) => format!("{} ({})", fmt_total(t), s.replace('_', " ")),
         (Some(t), None) => fmt_total(t),
@@ -239,10 +236,7 @@ pub fn build(
         .map(|d| DueRow {
             id: d.id.to_string(),
             due_on: d.due_on.to_string(),
-            instrument: app
-                .library()
-                .get(&d.instrument)
-                .map_or_else(|| d.instrument.clone(), |i| i.short_name.clone()),
+            instrument: app.library().short_name(&d.instrument),
             time_point: d.time_point.replace('_', " "),
             status: due_status(d, today),
             email: app.can_email() && p.details.email.is_some(),

@@ -436,11 +436,7 @@ pub async fn create_link(
     }
     let link = page!(ok_or_page(web.app.send_portal_link(&staff, id, due).await));
     let p = page!(ok_or_page(web.app.patient(&staff, id).await));
-    let instrument = web
-        .app
-        .library()
-        .get(&link.instrument)
-        .map_or_else(|| link.instrument.clone(), |i| i.short_name.clone());
+    let instrument = web.app.library().short_name(&link.instrument);
     render(
         StatusCode::OK,
         &LinkPage {

@@ -64,12 +64,6 @@ pub struct ReportView {
     pub instruments: Vec<InstrumentView>,
 }
 
-fn display_name(library: &Library, id: &str) -> String {
-    library
-        .get(id)
-        .map_or_else(|| id.to_string(), |i| i.short_name.clone())
-}
-
 pub fn report_view(
     library: &Library,
     report: &CohortReport,
@@ -81,7 +75,7 @@ pub fn report_view(
         ci: "no threshold for this instrument".into(),
     };
     let instrument = |r: &InstrumentReport| InstrumentView {
-        name: display_name(library, &r.instrument),
+        name: library.short_name(&r.instrument),
         with_baseline: r.with_baseline,
         eligible: r.eligible,
         rows: present::measure_rows(r)
@@ -115,7 +109,7 @@ pub fn report_view(
         sources: defs
             .instruments
             .iter()
-            .map(|r| format!("{}: {}", display_name(library, &r.id), r.source))
+            .map(|r| format!("{}: {}", library.short_name(&r.id), r.source))
             .collect(),
         citation: defs.citation.clone(),
         design_notes: defs.design_notes.clone(),

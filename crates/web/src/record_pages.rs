@@ -742,10 +742,7 @@ fn dosing_view(
             .map(|q| {
                 (
                     local(q.administered_at, tz),
-                    web.app
-                        .library()
-                        .get(&q.instrument)
-                        .map_or_else(|| q.instrument.clone(), |i| i.short_name.clone()),
+                    web.app.library().short_name(&q.instrument),
                     q.total
                         .map_or_else(|| "incomplete".into(), |t| format!("total {t}")),
                 )

@@ -128,6 +128,13 @@ impl Library {
         self.instruments.iter().find(|i| i.id == id)
     }
 
+    /// The instrument's short name, or its id when the library no longer holds it (a record
+    /// outlives the instrument files it was scored with).
+    pub fn short_name(&self, id: &str) -> String {
+        self.get(id)
+            .map_or_else(|| id.to_string(), |i| i.short_name.clone())
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Instrument> {
         self.instruments.iter()
     }

@@ -121,7 +121,11 @@ pub fn km(km: &[[f64; 2]]) -> Figure {
         ink: Ink::Curve,
     });
     if km.len() <= 1 {
-        f.text((W / 2.0, y_of(0.5)), Anchor::Middle, "no response lost so far");
+        f.text(
+            (W / 2.0, y_of(0.5)),
+            Anchor::Middle,
+            "no response lost so far",
+        );
     }
     f.text((LEFT, H - 8.0), Anchor::Start, "day 0");
     f.text(
