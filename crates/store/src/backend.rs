@@ -677,6 +677,30 @@ macro_rules! impl_store {
             Ok(())
         }
 
+        /// Appends points (each part already joined by U+001E, either may be empty) to a
+        /// course's outcome series (see migration 0006).
+        async fn append_course_series(tx: &mut Tx, clinic: ClinicId, course: CourseId, scores: &str, doses: &str) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO course_series (clinic_id, course_id, scores, doses) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (clinic_id, course_id) DO UPDATE SET \
+                 scores = CASE WHEN course_series.scores = '' THEN excluded.scores \
+                               WHEN excluded.scores = '' THEN course_series.scores \
+                               ELSE course_series.scores || $5 END, \
+                 doses = CASE WHEN course_series.doses = '' THEN excluded.doses \
+                              WHEN excluded.doses = '' THEN course_series.doses \
+                              ELSE course_series.doses || $6 END",
+            )
+            .bind(clinic.0)
+            .bind(course.0)
+            .bind(scores)
+            .bind(doses)
+            .bind(format!("\u{1e}{scores}"))
+            .bind(format!("\u{1e}{doses}"))
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
         /// Decodes one instrument's series; the time is microseconds since the epoch, or RFC 3339
         /// text where SQLite's migration back-filled it.
         fn parse_series(instrument: &str, text: &str, out: &mut Vec<SeriesPoint>) -> Result<()> {
@@ -761,6 +785,9 @@ macro_rules! impl_store {
             insert_assessment_row(tx, &a).await?;
             if let Some(point) = series_point(&a) {
                 append_series(tx, a.clinic_id, a.patient_id, &a.instrument, &point).await?;
+            }
+            if let (Some(course), Some(point)) = (a.course_id, $crate::course_series::score_point(&a)) {
+                append_course_series(tx, a.clinic_id, course, &point, "").await?;
             }
             append_audit(tx, ctx, Entry {
                 action: "assessment.record",

@@ -84,6 +84,9 @@ macro_rules! impl_import {
                             prev = Some(*to);
                         }
                         let mut sequence: std::collections::HashMap<EncounterKind, i64> = Default::default();
+                        // The course's outcome series, written once below (see migration 0006).
+                        let mut doses: Vec<String> = Vec::new();
+                        let mut scores: Vec<String> = Vec::new();
                         for ie in &ic.encounters {
                             let seq = sequence.entry(ie.kind).or_insert(0);
                             *seq += 1;
@@ -99,6 +102,9 @@ macro_rules! impl_import {
                                 occurred_at: ie.occurred_at,
                             };
                             insert_encounter_row(&mut tx, &e).await?;
+                            if let (EncounterKind::Dosing, EncounterStatus::Completed, Some(at)) = (e.kind, e.status, e.occurred_at) {
+                                doses.push($crate::course_series::dose_point(at));
+                            }
                             if let (Some(dose), Some(at)) = (&ie.dose, ie.occurred_at) {
                                 // Who gave an imported dose is not in the records; the importer did not.
                                 let a = Administration { id: RecordEntryId::new(), dose: dose.clone(), given_at: at, given_by: None };
@@ -147,6 +153,7 @@ macro_rules! impl_import {
                             if let Some(point) = series_point(&a) {
                                 series.entry(a.instrument.clone()).or_default().push(point);
                             }
+                            scores.extend($crate::course_series::score_point(&a));
                             done.insert((a.instrument.clone(), a.time_point.clone()), a.id);
                             let raised = match &ia.result {
                                 ImportResult::Scored(response) => response.score().flags.clone(),
@@ -165,6 +172,9 @@ macro_rules! impl_import {
                         }
                         for (instrument, points) in &series {
                             append_series(&mut tx, ctx.clinic_id, p.id, instrument, &points.join("\u{1e}")).await?;
+                        }
+                        if !scores.is_empty() || !doses.is_empty() {
+                            append_course_series(&mut tx, ctx.clinic_id, course.id, &scores.join("\u{1e}"), &doses.join("\u{1e}")).await?;
                         }
                         assessments_here += ic.assessments.len();
                         for d in &ic.dues {

@@ -2,7 +2,10 @@
 //! the same module): the synthetic marker and the outcome snapshot.
 
 macro_rules! impl_outcomes {
-    ($store:ident, scores: $scores_sql:literal, doses: $doses_sql:literal) => {
+    ($store:ident, patients: $patients_sql:literal, courses: $courses_sql:literal, series: $series_sql:literal) => {
+        /// Courses per read of the course series.
+        const SERIES_CHUNK: i64 = 10_000;
+
         #[async_trait]
         impl OutcomeStore for $store {
             async fn mark_synthetic(&self, ctx: &AuditContext) -> Result<()> {
@@ -30,68 +33,53 @@ macro_rules! impl_outcomes {
                     .fetch_one(&mut *tx)
                     .await?;
                 let tz = clinic_tz(&mut tx, ctx.clinic_id).await?;
-                let rows: Vec<(Uuid, Uuid, String, Option<String>, String)> = sqlx::query_as(
-                    "SELECT c.id, c.patient_id, c.indication, c.planned_route, p.sex FROM treatment_course c \
-                     JOIN patient p ON p.clinic_id = c.clinic_id AND p.id = c.patient_id \
-                     WHERE c.clinic_id = $1 ORDER BY c.id",
-                )
-                .bind(ctx.clinic_id.0)
-                .fetch_all(&mut *tx)
-                .await?;
-                let mut index = std::collections::HashMap::new();
-                let mut courses: Vec<OutcomeCourse> = Vec::with_capacity(rows.len());
-                for (id, patient, indication, route, sex) in rows {
-                    index.insert(id, courses.len());
-                    courses.push(OutcomeCourse {
-                        course_id: CourseId(id),
-                        patient_id: PatientId(patient),
-                        indication,
-                        route: route.unwrap_or_default(),
-                        sex,
-                        doses: Vec::new(),
-                        assessments: Vec::new(),
-                    });
+                // The scores and doses from each course's series (migration 0006), never from
+                // the assessment and encounter rows, in chunks of courses so no one text grows
+                // without bound. Read first, so that the courses are read while they decode.
+                let mut after = Uuid::nil();
+                let mut decoding = Vec::new();
+                loop {
+                    let (ids, scores, doses): (Option<String>, Option<String>, Option<String>) = sqlx::query_as($series_sql)
+                        .bind(ctx.clinic_id.0)
+                        .bind(after)
+                        .bind(SERIES_CHUNK)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let (Some(ids), Some(scores), Some(doses)) = (ids, scores, doses) else { break };
+                    after = crate::course_series::last_id(&ids)?;
+                    // Decoding millions of points costs more than reading them: each chunk is
+                    // decoded on another thread while the next is read.
+                    let mut dates = crate::local_date::LocalDates::new(tz.clone());
+                    decoding.push(tokio::task::spawn_blocking(move || {
+                        crate::course_series::decode_chunk(&ids, &scores, &doses, &mut dates)
+                    }));
                 }
-                // Per course, one row of separated text: a large clinic has millions of
-                // assessments, and reading them row by row is what costs (see performance.md).
-                let per_course = |rows: Vec<(String, String)>| -> Result<Vec<(usize, String)>> {
-                    rows.into_iter()
-                        .filter_map(|(course, text)| {
-                            let id = Uuid::parse_str(&course).map_err(|e| corrupt("course_id", e));
-                            match id {
-                                Ok(id) => index.get(&id).map(|&i| Ok((i, text))),
-                                Err(e) => Some(Err(e)),
-                            }
-                        })
-                        .collect()
-                };
-                let doses: Vec<(String, String)> = sqlx::query_as($doses_sql)
+                // Everything is read as a few aggregated text values rather than a row per course:
+                // through the SQLite driver each row costs microseconds, and a large clinic has
+                // 100,000 courses.
+                let sexes: Option<String> = sqlx::query_scalar($patients_sql)
                     .bind(ctx.clinic_id.0)
-                    .fetch_all(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await?;
-                for (i, text) in per_course(doses)? {
-                    let c = &mut courses[i];
-                    for at in text.split('\u{1e}').filter(|t| !t.is_empty()) {
-                        c.doses.push(parse_time("doses", at)?.to_zoned(tz.clone()).date());
-                    }
-                    c.doses.sort();
-                }
-                let scores: Vec<(String, String)> = sqlx::query_as($scores_sql)
+                let sexes = crate::course_series::parse_patients(sexes.as_deref().unwrap_or(""))?;
+                let text: Option<String> = sqlx::query_scalar($courses_sql)
                     .bind(ctx.clinic_id.0)
-                    .fetch_all(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await?;
-                for (i, text) in per_course(scores)? {
-                    let c = &mut courses[i];
-                    for point in text.split('\u{1e}').filter(|t| !t.is_empty()) {
-                        let mut f = point.splitn(3, '\u{1f}');
-                        let (Some(instrument), Some(at), Some(total)) = (f.next(), f.next(), f.next()) else {
-                            return Err(corrupt("scores", "a point has fewer than three fields"));
-                        };
-                        let total: f64 = total.parse().map_err(|e| corrupt("scores.total", e))?;
-                        let date = parse_time("scores", at)?.to_zoned(tz.clone()).date();
-                        c.assessments.push((instrument.to_string(), date, total));
+                let mut courses = crate::course_series::parse_courses(text.as_deref().unwrap_or(""), &sexes)?;
+                drop(sexes);
+                courses.sort_unstable_by_key(|c| c.course_id);
+                let index: std::collections::HashMap<Uuid, usize> =
+                    courses.iter().enumerate().map(|(i, c)| (c.course_id.0, i)).collect();
+                for task in decoding {
+                    let chunk = task.await.map_err(|e| corrupt("course_series", e))??;
+                    for (course, doses, assessments) in chunk {
+                        let &i = index
+                            .get(&course)
+                            .ok_or_else(|| corrupt("course_series", format!("course {course} is not in the clinic")))?;
+                        courses[i].doses = doses;
+                        courses[i].assessments = assessments;
                     }
-                    c.assessments.sort_by(|a, b| a.1.cmp(&b.1));
                 }
                 let aces: Vec<(Uuid, f64)> = sqlx::query_as(
                     "SELECT patient_id, total FROM assessment WHERE clinic_id = $1 AND instrument = 'ace' \
@@ -102,20 +90,26 @@ macro_rules! impl_outcomes {
                 .await?;
                 // In time order, so the last one kept is the latest.
                 let ace = aces.into_iter().map(|(p, t)| (PatientId(p), t)).collect();
-                // Courses without a planned route take their first dose's route.
-                let routes: Vec<(Uuid, String)> = sqlx::query_as(
-                    "SELECT e.course_id, a.route FROM administration a \
-                     JOIN encounter e ON e.clinic_id = a.clinic_id AND e.id = a.encounter_id \
-                     JOIN treatment_course c ON c.clinic_id = e.clinic_id AND c.id = e.course_id \
-                     WHERE a.clinic_id = $1 AND c.planned_route IS NULL ORDER BY a.given_at DESC",
-                )
-                .bind(ctx.clinic_id.0)
-                .fetch_all(&mut *tx)
-                .await?;
-                for (course, route) in routes {
-                    if let Some(&i) = index.get(&course) {
-                        // Latest first, so the last written is the first dose's.
-                        courses[i].route = route;
+                // Courses without a planned route take their first dose's route. Read from those
+                // courses outwards (CROSS JOIN fixes SQLite's join order): read from the
+                // administrations inwards, it visits every dose of the clinic even when every
+                // course has a planned route.
+                if courses.iter().any(|c| c.route.is_empty()) {
+                    let routes: Vec<(Uuid, String)> = sqlx::query_as(
+                        "SELECT e.course_id, a.route FROM treatment_course c CROSS JOIN encounter e CROSS JOIN administration a \
+                         WHERE c.clinic_id = $1 AND c.planned_route IS NULL \
+                         AND e.clinic_id = c.clinic_id AND e.course_id = c.id \
+                         AND a.clinic_id = e.clinic_id AND a.encounter_id = e.id \
+                         ORDER BY a.given_at DESC, a.id DESC",
+                    )
+                    .bind(ctx.clinic_id.0)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for (course, route) in routes {
+                        if let Some(&i) = index.get(&course) {
+                            // Latest first, so the last written is the first dose's.
+                            courses[i].route = route;
+                        }
                     }
                 }
                 for c in &mut courses {

@@ -573,6 +573,13 @@ macro_rules! impl_record {
                 .bind(by.0)
                 .execute(&mut *tx)
                 .await?;
+                // The session now counts as a dose in the course's outcome series, unless it
+                // already did (an imported completed session, signed later).
+                let counted = e.status == EncounterStatus::Completed && e.occurred_at.is_some();
+                if e.kind == EncounterKind::Dosing && !counted {
+                    let dose = $crate::course_series::dose_point(e.occurred_at.unwrap_or(at));
+                    append_course_series(&mut tx, ctx.clinic_id, e.course_id, "", &dose).await?;
+                }
                 append_audit(&mut tx, ctx, record_audit("encounter.sign", e.patient_id, "encounter", encounter.0)).await?;
                 tx.commit().await?;
                 Ok(())

@@ -805,9 +805,10 @@ pub struct OutcomeCourse {
     /// The planned route, or else the route of the first dose; `unknown` when neither exists.
     pub route: String,
     pub sex: String,
-    /// Completed dosing sessions.
+    /// Completed dosing sessions, in date order.
     pub doses: Vec<jiff::civil::Date>,
-    /// Scored questionnaires of the course: (instrument, date, total).
+    /// Scored questionnaires of the course: (instrument, date, total), ordered by date, then
+    /// instrument, time and total.
     pub assessments: Vec<(String, jiff::civil::Date, f64)>,
 }
 

@@ -46,12 +46,14 @@ crate::backend_import::impl_import!(PgStore);
 crate::backend_record::impl_record!(PgStore);
 crate::backend_outcomes::impl_outcomes!(
     PgStore,
-    scores: "SELECT course_id::text, string_agg(concat_ws(chr(31), instrument, \
-             (extract(epoch FROM administered_at) * 1000000)::bigint, total), chr(30)) \
-             FROM assessment WHERE clinic_id = $1 AND course_id IS NOT NULL AND total IS NOT NULL GROUP BY course_id",
-    doses: "SELECT course_id::text, string_agg(((extract(epoch FROM occurred_at) * 1000000)::bigint)::text, chr(30)) \
-            FROM encounter WHERE clinic_id = $1 AND kind = 'dosing' AND status = 'completed' AND occurred_at IS NOT NULL \
-            GROUP BY course_id"
+    // The same separated text as SQLite's.
+    patients: "SELECT string_agg(concat_ws(chr(31), id, sex), chr(30)) FROM patient WHERE clinic_id = $1",
+    courses: "SELECT string_agg(concat_ws(chr(31), id, patient_id, indication, COALESCE(planned_route, '')), chr(30)) \
+              FROM treatment_course WHERE clinic_id = $1",
+    series: "SELECT string_agg(course_id::text, chr(28) ORDER BY course_id), string_agg(scores, chr(28) ORDER BY course_id), \
+             string_agg(doses, chr(28) ORDER BY course_id) \
+             FROM (SELECT course_id, scores, doses FROM course_series WHERE clinic_id = $1 AND course_id > $2 \
+             ORDER BY course_id LIMIT $3) AS chunk"
 );
 
 #[async_trait]

@@ -53,10 +53,16 @@ crate::backend_import::impl_import!(SqliteStore);
 crate::backend_record::impl_record!(SqliteStore);
 crate::backend_outcomes::impl_outcomes!(
     SqliteStore,
-    scores: "SELECT lower(hex(course_id)), group_concat(instrument || char(31) || administered_at || char(31) || total, char(30)) \
-             FROM assessment WHERE clinic_id = $1 AND course_id IS NOT NULL AND total IS NOT NULL GROUP BY course_id",
-    doses: "SELECT lower(hex(course_id)), group_concat(occurred_at, char(30)) FROM encounter \
-            WHERE clinic_id = $1 AND kind = 'dosing' AND status = 'completed' AND occurred_at IS NOT NULL GROUP BY course_id"
+    // Whole-table scans (NOT INDEXED): through the (clinic, id) index each row costs a second
+    // search, and the report reads every row of the clinic. Fields joined by U+001F, records by
+    // U+001E; a chunk of series, whose points already use those, as three lists (ids, scores,
+    // doses) separated by U+001C: concatenating each course's long texts costs SQLite more.
+    patients: "SELECT group_concat(hex(id) || char(31) || sex, char(30)) FROM patient NOT INDEXED WHERE clinic_id = $1",
+    courses: "SELECT group_concat(hex(id) || char(31) || hex(patient_id) || char(31) || indication || char(31) \
+              || COALESCE(planned_route, ''), char(30)) FROM treatment_course NOT INDEXED WHERE clinic_id = $1",
+    series: "SELECT group_concat(hex(course_id), char(28)), group_concat(scores, char(28)), group_concat(doses, char(28)) \
+             FROM (SELECT course_id, scores, doses FROM course_series WHERE clinic_id = $1 AND course_id > $2 \
+             ORDER BY course_id LIMIT $3)"
 );
 
 #[async_trait]

@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 use jiff::civil::date;
-use kapstone_clinical::course::{CourseStatus, EncounterKind, Indication, Route};
+use kapstone_clinical::course::{CourseStatus, EncounterKind, EncounterStatus, Indication, Route};
 use kapstone_clinical::instrument::{Library, Response};
 use kapstone_clinical::protocol::CoursePlan;
 use kapstone_clinical::vocab::{Role, Sex};
@@ -1578,6 +1578,7 @@ both_backends!(
     a_course_activates_only_after_eligibility_and_consent,
     a_dosing_day_is_recorded_and_locks_when_signed,
     psychotherapy_notes_reach_only_their_author,
+    the_course_series_agrees_with_the_rows,
 );
 
 // ---- The clinical record ----
@@ -2136,3 +2137,307 @@ async fn psychotherapy_notes_reach_only_their_author(store: &dyn Store) {
     assert!(seen.contains("Ordinary note"), "the scan reads real output");
     assert!(!seen.contains(marker));
 }
+
+// ---- The course outcome series (migration 0006) ----
+
+type CourseOutcomes = std::collections::BTreeMap<
+    CourseId,
+    (
+        Vec<jiff::civil::Date>,
+        Vec<(String, jiff::civil::Date, f64)>,
+    ),
+>;
+
+/// Every course's completed doses and scored questionnaires worked out from the encounter and
+/// assessment rows, as the outcome snapshot must give them: dates in the clinic's time zone,
+/// scores ordered by date, then instrument, time and total.
+async fn outcomes_from_rows(store: &dyn Store, w: &World) -> CourseOutcomes {
+    let tz = jiff::tz::TimeZone::get(&w.clinic.time_zone).expect("zone");
+    let day = |t: Timestamp| t.to_zoned(tz.clone()).date();
+    let mut out = CourseOutcomes::new();
+    let patients = store
+        .find_patients(&w.admin, Scope::Clinic, "", 1_000)
+        .await
+        .expect("patients");
+    for p in &patients {
+        for c in store.courses_of(&w.admin, p.id).await.expect("courses") {
+            out.insert(c.id, (Vec::new(), Vec::new()));
+        }
+        for e in store
+            .patient_encounters(&w.admin, p.id)
+            .await
+            .expect("encounters")
+        {
+            if let (EncounterKind::Dosing, EncounterStatus::Completed, Some(at)) =
+                (e.kind, e.status, e.occurred_at)
+            {
+                out.get_mut(&e.course_id).expect("course").0.push(day(at));
+            }
+        }
+        let mut scored: Vec<_> = store
+            .assessments_of(&w.admin, p.id)
+            .await
+            .expect("assessments")
+            .into_iter()
+            .filter_map(|a| Some((a.course_id?, a.instrument, a.administered_at, a.total?)))
+            .collect();
+        scored.sort_by(|a, b| {
+            (day(a.2), &a.1, a.2)
+                .cmp(&(day(b.2), &b.1, b.2))
+                .then(a.3.total_cmp(&b.3))
+        });
+        for (course, instrument, at, total) in scored {
+            out.get_mut(&course)
+                .expect("course")
+                .1
+                .push((instrument, day(at), total));
+        }
+    }
+    for (doses, _) in out.values_mut() {
+        doses.sort();
+    }
+    out
+}
+
+/// The snapshot, read from the course series, against the rows; and each patient's latest ACE.
+async fn series_agree_with_rows(store: &dyn Store, w: &World) {
+    let snapshot = store.outcome_snapshot(&w.admin).await.expect("snapshot");
+    let got: CourseOutcomes = snapshot
+        .courses
+        .iter()
+        .map(|c| (c.course_id, (c.doses.clone(), c.assessments.clone())))
+        .collect();
+    assert_eq!(got, outcomes_from_rows(store, w).await);
+    let mut ace = std::collections::HashMap::new();
+    for p in store
+        .find_patients(&w.admin, Scope::Clinic, "", 1_000)
+        .await
+        .expect("patients")
+    {
+        let mut rows = store.assessments_of(&w.admin, p.id).await.expect("rows");
+        rows.retain(|a| a.instrument == "ace" && a.total.is_some());
+        if let Some(last) = rows.iter().max_by_key(|a| (a.administered_at, a.id)) {
+            ace.insert(p.id, last.total.expect("total"));
+        }
+    }
+    assert_eq!(snapshot.ace, ace);
+}
+
+async fn sign_with_note(store: &dyn Store, w: &World, e: EncounterId) {
+    store
+        .save_note(&w.admin, e, "Seen.", None)
+        .await
+        .expect("note");
+    store.sign_encounter(&w.admin, e).await.expect("sign");
+}
+
+/// Writes through every path that adds to a course's series, checking the series against the
+/// rows after each: recorded assessments with and without a course or a total, dosing and
+/// other sessions signed, an import, and imported sessions signed afterwards.
+async fn course_series_story(store: &dyn Store) -> World {
+    let w = world(store).await;
+    let p = patient(store, &w, "Ada", "Lovelace").await;
+    let c = store
+        .open_course(
+            &w.admin,
+            &NewCourse {
+                patient_id: p.id,
+                indication: Indication::Mdd,
+                planned_route: None,
+                protocol: "kap-6".into(),
+                plan: CoursePlan::default(),
+            },
+        )
+        .await
+        .expect("open");
+    // 23:30 in Denver on 7 March 2026 is already the 8th in UTC.
+    let late = Timestamp::from_second(1_772_951_400).expect("valid");
+    let hour = jiff::SignedDuration::from_hours(1);
+    let recorded = [
+        (Some(c.id), "phq9", "2,2,2,2,2,2,2,2,1", late),
+        (Some(c.id), "gad7", "1,1,1,1,1,1,1", late - hour),
+        (Some(c.id), "phq9", "2,-,1,3,0,0,0,0,0", late + hour), // no total
+        (None, "gad7", "3,3,3,3,3,3,3", late),                  // no course
+        (None, "ace", "1,0,1,0,0,0,0,0,0,0", late),
+        (Some(c.id), "ace", "1,1,1,0,0,0,0,0,0,0", late + hour * 24),
+    ];
+    for (course_id, id, answers, at) in recorded {
+        let new = NewAssessment {
+            patient_id: p.id,
+            course_id,
+            encounter_id: None,
+            response: response(id, answers),
+            time_point: "baseline".into(),
+            administered_at: at,
+        };
+        store
+            .record_assessment(&w.admin, &new)
+            .await
+            .expect("record");
+    }
+    series_agree_with_rows(store, &w).await;
+
+    let (_, dosing) = dosing_encounter(store, &w, &p).await;
+    let prep = store
+        .add_encounter(
+            &w.admin,
+            &NewEncounter {
+                course_id: dosing.course_id,
+                kind: EncounterKind::Preparation,
+                planned_for: Some(now()),
+            },
+        )
+        .await
+        .expect("preparation");
+    sign_with_note(store, &w, prep.id).await;
+    sign_with_note(store, &w, dosing.id).await;
+    series_agree_with_rows(store, &w).await;
+    assert_eq!(
+        store
+            .outcome_snapshot(&w.admin)
+            .await
+            .expect("snapshot")
+            .courses
+            .iter()
+            .map(|c| c.doses.len())
+            .sum::<usize>(),
+        1,
+        "the signed dosing session and nothing else"
+    );
+
+    let t0 = late - jiff::SignedDuration::from_hours(24 * 30);
+    let day = jiff::SignedDuration::from_hours(24);
+    let session = |status, occurred_at| ImportEncounter {
+        kind: EncounterKind::Dosing,
+        status,
+        planned_for: t0 + day * 7,
+        occurred_at,
+        dose: None,
+    };
+    let total_only = |instrument: &str, total: f64, at| ImportAssessment {
+        result: ImportResult::TotalOnly {
+            instrument: instrument.into(),
+            version: "1".into(),
+            rater: "self".into(),
+            total,
+            severity: None,
+        },
+        time_point: "week_1".into(),
+        administered_at: at,
+    };
+    let imported = ImportPatient {
+        mrn: Some("LEGACY-9".into()),
+        details: details("Grace", "Hopper"),
+        teams: vec![],
+        courses: vec![ImportCourse {
+            indication: Indication::Ptsd,
+            planned_route: Some(Route::Im),
+            protocol: "kap-6".into(),
+            opened_at: t0,
+            history: vec![
+                (CourseStatus::Screening, t0, None),
+                (CourseStatus::Preparation, t0 + day, None),
+                (CourseStatus::Active, t0 + day * 2, None),
+            ],
+            encounters: vec![
+                session(EncounterStatus::Completed, Some(t0 + day * 7 + hour * 6)),
+                session(EncounterStatus::Completed, None),
+                session(EncounterStatus::Planned, None),
+                ImportEncounter {
+                    kind: EncounterKind::Integration,
+                    ..session(EncounterStatus::Completed, Some(t0 + day * 8))
+                },
+            ],
+            assessments: vec![
+                ImportAssessment {
+                    result: ImportResult::Scored(Box::new(response("phq9", "1,1,1,1,1,1,1,1,1"))),
+                    time_point: "baseline".into(),
+                    administered_at: t0,
+                },
+                // Totals whose shortest text has many digits must come back exactly.
+                total_only("gad7", 0.1 + 0.2, t0 + day * 6),
+                total_only("pcl5", 1.0 / 3.0, t0 + day * 6),
+                ImportAssessment {
+                    result: ImportResult::Scored(Box::new(response("phq9", "1,-,1,1,1,1,1,1,1"))),
+                    time_point: "week_1".into(),
+                    administered_at: t0 + day * 6,
+                },
+            ],
+            dues: vec![],
+        }],
+    };
+    let policy = ImportAlerts {
+        acknowledged_before: t0,
+        acknowledged_by: w.user,
+        note: "reviewed".into(),
+    };
+    store
+        .import(&w.admin, &[imported], &policy)
+        .await
+        .expect("import");
+    series_agree_with_rows(store, &w).await;
+
+    // Signing imported sessions: one already counted (completed, with a time) must not count
+    // twice; one completed without a time gains the signing time and now counts.
+    let grace = store
+        .find_patients(&w.admin, Scope::Clinic, "legacy-9", 10)
+        .await
+        .expect("search");
+    let grace = grace.first().expect("imported");
+    for e in store
+        .patient_encounters(&w.admin, grace.id)
+        .await
+        .expect("encounters")
+    {
+        if e.status == EncounterStatus::Completed {
+            sign_with_note(store, &w, e.id).await;
+        }
+    }
+    series_agree_with_rows(store, &w).await;
+    w
+}
+
+async fn the_course_series_agrees_with_the_rows(store: &dyn Store) {
+    course_series_story(store).await;
+}
+
+/// Migration 0006's back-fill, replayed: the course series emptied and filled again from the
+/// rows by the migration's own statement must give the same snapshot.
+macro_rules! backfill_case {
+    ($name:ident, $make:path, $file:literal) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let concrete = $make().await;
+            let store: &dyn Store = &concrete;
+            let w = course_series_story(store).await;
+            let before = store.outcome_snapshot(&w.admin).await.expect("snapshot");
+            let migration = include_str!($file);
+            let start = migration
+                .find("INSERT INTO course_series")
+                .expect("the back-fill statement");
+            let end = start + migration[start..].find(";\n").expect("its end");
+            sqlx::query("DELETE FROM course_series")
+                .execute(concrete.pool())
+                .await
+                .expect("empty");
+            sqlx::query(&migration[start..end])
+                .execute(concrete.pool())
+                .await
+                .expect("back-fill");
+            series_agree_with_rows(store, &w).await;
+            let after = store.outcome_snapshot(&w.admin).await.expect("snapshot");
+            assert_eq!(after.courses, before.courses);
+        }
+    };
+}
+
+backfill_case!(
+    sqlite_backfill_agrees_with_the_rows,
+    kapstone_store::testing::sqlite_store,
+    "../migrations/sqlite/0006_course_series.sql"
+);
+backfill_case!(
+    postgres_backfill_agrees_with_the_rows,
+    kapstone_store::testing::postgres_store,
+    "../migrations/postgres/0006_course_series.sql"
+);
