@@ -162,7 +162,7 @@ pub async fn create(app: &App, patients: usize, seed: u64) -> Result<ImportCount
         note: "Synthetic demo: patient called the same day; safety plan reviewed.".into(),
     };
     store
-        .import(&system, &batch, &alerts)
+        .import(&system, &batch, &alerts, &|_| {})
         .await
         .map_err(|e| e.to_string())
 }

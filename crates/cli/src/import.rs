@@ -72,7 +72,11 @@ pub async fn import(
         parsed.doses,
         parsed.assessments
     );
-    eprintln!("[2/2] writing in one transaction …");
+    let bar = Bar::new(
+        "[2/2] writing (one transaction)",
+        parsed.patients.len(),
+        "patients",
+    );
     let counts = store
         .import(
             &ctx,
@@ -82,9 +86,11 @@ pub async fn import(
                 acknowledged_by: user.id,
                 note: "Imported historical record: the flag was dealt with at the time, per the source records.".into(),
             },
+            &|n| bar.set(n),
         )
         .await
         .map_err(|e| Failure::input(format!("import refused, nothing was written: {e}")))?;
+    bar.finish();
     println!(
         "imported {} patients, {} courses, {} dosing sessions, {} assessments ({} historical safety flags, recorded as acknowledged) into {}",
         counts.patients,

@@ -138,7 +138,7 @@ async fn imports(url: &str, store: &dyn Store) {
     }
 
     write(&tmp.join("good"), ASSESSMENTS);
-    let out = ok(&kapstone(&[
+    let run = kapstone(&[
         "import",
         tmp.join("good").to_str().expect("path"),
         "--db",
@@ -147,7 +147,16 @@ async fn imports(url: &str, store: &dyn Store) {
         "admin@legacy.test",
         "--team",
         "Imported",
-    ]));
+    ]);
+    let out = ok(&run);
+    let progress = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        progress.contains("[1/2] checking [########################] 100 % 11 of 11 rows")
+            && progress.contains(
+                "[2/2] writing (one transaction) [########################] 100 % 2 of 2 patients"
+            ),
+        "both phases end on a full bar: {progress}"
+    );
     assert!(
         out.contains("imported 2 patients, 2 courses, 3 dosing sessions, 4 assessments"),
         "{out}"

@@ -10,6 +10,7 @@ macro_rules! impl_import {
                 ctx: &AuditContext,
                 patients: &[ImportPatient],
                 alerts: &ImportAlerts,
+                progress: &(dyn Fn(usize) + Send + Sync),
             ) -> Result<ImportCounts> {
                 let mut tx = self.tx().await?;
                 let mut counts = ImportCounts::default();
@@ -193,6 +194,7 @@ macro_rules! impl_import {
                     })
                     .await?;
                     counts.patients += 1;
+                    progress(counts.patients);
                 }
                 tx.commit().await?;
                 Ok(counts)

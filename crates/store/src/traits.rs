@@ -280,12 +280,14 @@ pub trait ScheduleStore {
 #[async_trait]
 pub trait ImportStore {
     /// Writes whole patient histories in one transaction: all or nothing. One audit event per
-    /// patient (`patient.import`).
+    /// patient (`patient.import`). `progress` hears how many patients are written so far (the
+    /// commit comes after the last).
     async fn import(
         &self,
         ctx: &AuditContext,
         patients: &[ImportPatient],
         alerts: &ImportAlerts,
+        progress: &(dyn Fn(usize) + Send + Sync),
     ) -> Result<ImportCounts>;
 }
 

@@ -1456,7 +1456,9 @@ async fn imports_are_all_or_nothing(store: &dyn Store) {
         (CourseStatus::Active, t0 + day, None),
     ])];
     let before = audit_count(store, &w).await;
-    let refused = store.import(&w.admin, &[good.clone(), bad], &policy).await;
+    let refused = store
+        .import(&w.admin, &[good.clone(), bad], &policy, &|_| {})
+        .await;
     assert!(
         matches!(refused, Err(StoreError::Transition(_))),
         "{refused:?}"
@@ -1470,10 +1472,18 @@ async fn imports_are_all_or_nothing(store: &dyn Store) {
             .is_empty()
     );
 
+    let heard = std::sync::Mutex::new(Vec::new());
     let counts = store
-        .import(&w.admin, &[good], &policy)
+        .import(&w.admin, &[good], &policy, &|n| {
+            heard.lock().expect("lock").push(n)
+        })
         .await
         .expect("import");
+    assert_eq!(
+        *heard.lock().expect("lock"),
+        [1],
+        "progress after each patient"
+    );
     assert_eq!(
         counts,
         ImportCounts {
@@ -2372,7 +2382,7 @@ async fn course_series_story(store: &dyn Store) -> World {
         note: "reviewed".into(),
     };
     store
-        .import(&w.admin, &[imported], &policy)
+        .import(&w.admin, &[imported], &policy, &|_| {})
         .await
         .expect("import");
     series_agree_with_rows(store, &w).await;

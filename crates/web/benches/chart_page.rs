@@ -147,6 +147,7 @@ async fn world(
                 acknowledged_by: user.id,
                 note: "bench".into(),
             },
+            &|_| {},
         )
         .await
         .expect("import");

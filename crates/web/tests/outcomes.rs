@@ -70,6 +70,7 @@ async fn outcomes_for_researchers_only(store: Arc<dyn Store>) {
                 acknowledged_by: admin_id,
                 note: "imported".into(),
             },
+            &|_| {},
         )
         .await
         .expect("import");
