@@ -50,19 +50,18 @@ pub async fn run(
         .outcome_snapshot(&ctx)
         .await
         .map_err(|e| Failure::other(e.to_string()))?;
-    let courses = kapstone_app::cohort::cohort_courses(&snapshot);
+    let synthetic = snapshot.synthetic;
+    let courses = kapstone_app::cohort::cohort_courses(snapshot);
     let rep = report(&courses, &defs);
     let library = app.library();
     let bytes = match format {
         "csv" => to_csv(&rep).into_bytes(),
-        "html" => kapstone_web::report_html(library, &rep, &defs, snapshot.synthetic)
+        "html" => kapstone_web::report_html(library, &rep, &defs, synthetic)
             .map_err(|e| Failure::other(e.to_string()))?
             .into_bytes(),
-        "pdf" => report_pdf(&rep, &defs, snapshot.synthetic, &|id| {
-            library.short_name(id)
-        }),
+        "pdf" => report_pdf(&rep, &defs, synthetic, &|id| library.short_name(id)),
         _ => {
-            let mut t = serde_json::to_string_pretty(&to_json(&rep, &defs, snapshot.synthetic))
+            let mut t = serde_json::to_string_pretty(&to_json(&rep, &defs, synthetic))
                 .map_err(|e| Failure::other(e.to_string()))?;
             t.push('\n');
             t.into_bytes()

@@ -11,6 +11,7 @@ use crate::model::{Assessment, CourseId, OutcomeCourse, PatientId};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
@@ -57,7 +58,11 @@ pub(crate) fn parse_doses(text: &str, dates: &mut LocalDates) -> Result<Vec<Date
 
 /// A course's scored questionnaires as (instrument, date, total), ordered by date, then
 /// instrument, time and total, so that the order never depends on how the text was written.
-pub(crate) fn parse_scores(text: &str, dates: &mut LocalDates) -> Result<Vec<(String, Date, f64)>> {
+pub(crate) fn parse_scores(
+    text: &str,
+    dates: &mut LocalDates,
+    names: &mut Names,
+) -> Result<Vec<(Arc<str>, Date, f64)>> {
     let mut parsed = points(text)
         .map(|point| {
             let mut f = point.splitn(3, '\u{1f}');
@@ -76,7 +81,7 @@ pub(crate) fn parse_scores(text: &str, dates: &mut LocalDates) -> Result<Vec<(St
     });
     Ok(parsed
         .into_iter()
-        .map(|(date, instrument, _, total)| (instrument.to_string(), date, total))
+        .map(|(date, instrument, _, total)| (names.get(instrument), date, total))
         .collect())
 }
 
@@ -127,7 +132,23 @@ pub(crate) fn parse_courses(text: &str, sexes: &HashMap<Uuid, &str>) -> Result<V
 }
 
 /// One course's decoded series: its id, dose dates and scores.
-pub(crate) type Decoded = (Uuid, Vec<Date>, Vec<(String, Date, f64)>);
+pub(crate) type Decoded = (Uuid, Vec<Date>, Vec<(Arc<str>, Date, f64)>);
+
+/// Instrument ids, each allocated once per decoder and shared by its points.
+#[derive(Default)]
+pub(crate) struct Names(Vec<Arc<str>>);
+
+impl Names {
+    pub(crate) fn get(&mut self, id: &str) -> Arc<str> {
+        // A clinic uses a handful of instruments: a scan beats hashing.
+        if let Some(n) = self.0.iter().find(|n| ***n == *id) {
+            return n.clone();
+        }
+        let n: Arc<str> = id.into();
+        self.0.push(n.clone());
+        n
+    }
+}
 
 /// Decodes a chunk of series read as three lists separated by U+001C, in the same order: course
 /// ids, their scores, their doses (either may be empty for a course).
@@ -137,6 +158,7 @@ pub(crate) fn decode_chunk(
     doses: &str,
     dates: &mut LocalDates,
 ) -> Result<Vec<Decoded>> {
+    let mut names = Names::default();
     let ids: Vec<&str> = ids.split('\u{1c}').collect();
     let scores: Vec<&str> = scores.split('\u{1c}').collect();
     let doses: Vec<&str> = doses.split('\u{1c}').collect();
@@ -158,7 +180,7 @@ pub(crate) fn decode_chunk(
             Ok((
                 uuid("course_id", id)?,
                 parse_doses(doses, dates)?,
-                parse_scores(scores, dates)?,
+                parse_scores(scores, dates, &mut names)?,
             ))
         })
         .collect()
@@ -187,12 +209,12 @@ mod tests {
             "phq9\u{1f}{}\u{1f}0.30000000000000004\u{1e}gad7\u{1f}2026-03-09T12:00:00.000000Z\u{1f}7",
             at.as_microsecond()
         );
-        let got = parse_scores(&text, &mut denver()).expect("parse");
+        let got = parse_scores(&text, &mut denver(), &mut Names::default()).expect("parse");
         assert_eq!(
             got,
             [
-                ("phq9".to_string(), date(2026, 3, 7), 0.1 + 0.2),
-                ("gad7".to_string(), date(2026, 3, 9), 7.0),
+                ("phq9".into(), date(2026, 3, 7), 0.1 + 0.2),
+                ("gad7".into(), date(2026, 3, 9), 7.0),
             ]
         );
         let doses = format!(
@@ -211,8 +233,11 @@ mod tests {
     fn the_order_does_not_depend_on_the_order_written() {
         let a = "pcl5\u{1f}1000\u{1f}3\u{1e}gad7\u{1f}2000\u{1f}2\u{1e}gad7\u{1f}1000\u{1f}5\u{1e}gad7\u{1f}1000\u{1f}4";
         let b = "gad7\u{1f}1000\u{1f}4\u{1e}gad7\u{1f}2000\u{1f}2\u{1e}pcl5\u{1f}1000\u{1f}3\u{1e}gad7\u{1f}1000\u{1f}5";
-        let got = parse_scores(a, &mut denver()).expect("parse");
-        assert_eq!(got, parse_scores(b, &mut denver()).expect("parse"));
+        let got = parse_scores(a, &mut denver(), &mut Names::default()).expect("parse");
+        assert_eq!(
+            got,
+            parse_scores(b, &mut denver(), &mut Names::default()).expect("parse")
+        );
         let totals: Vec<f64> = got.iter().map(|p| p.2).collect();
         assert_eq!(totals, [4.0, 5.0, 2.0, 3.0]);
     }
@@ -238,9 +263,23 @@ mod tests {
 
     #[test]
     fn damaged_text_is_an_error_not_a_guess() {
-        assert!(parse_scores("phq9\u{1f}1000", &mut denver()).is_err());
-        assert!(parse_scores("phq9\u{1f}soon\u{1f}3", &mut denver()).is_err());
-        assert!(parse_scores("phq9\u{1f}1000\u{1f}many", &mut denver()).is_err());
+        assert!(parse_scores("phq9\u{1f}1000", &mut denver(), &mut Names::default()).is_err());
+        assert!(
+            parse_scores(
+                "phq9\u{1f}soon\u{1f}3",
+                &mut denver(),
+                &mut Names::default()
+            )
+            .is_err()
+        );
+        assert!(
+            parse_scores(
+                "phq9\u{1f}1000\u{1f}many",
+                &mut denver(),
+                &mut Names::default()
+            )
+            .is_err()
+        );
         assert!(parse_doses("yesterday", &mut denver()).is_err());
     }
 }

@@ -809,7 +809,8 @@ pub struct OutcomeCourse {
     pub doses: Vec<jiff::civil::Date>,
     /// Scored questionnaires of the course: (instrument, date, total), ordered by date, then
     /// instrument, time and total.
-    pub assessments: Vec<(String, jiff::civil::Date, f64)>,
+    /// The instrument id is shared among a snapshot's points (millions in a large clinic).
+    pub assessments: Vec<(std::sync::Arc<str>, jiff::civil::Date, f64)>,
 }
 
 /// Everything a cohort report reads, in one audited read.

@@ -2154,7 +2154,7 @@ type CourseOutcomes = std::collections::BTreeMap<
     CourseId,
     (
         Vec<jiff::civil::Date>,
-        Vec<(String, jiff::civil::Date, f64)>,
+        Vec<(std::sync::Arc<str>, jiff::civil::Date, f64)>,
     ),
 >;
 
@@ -2200,7 +2200,7 @@ async fn outcomes_from_rows(store: &dyn Store, w: &World) -> CourseOutcomes {
             out.get_mut(&course)
                 .expect("course")
                 .1
-                .push((instrument, day(at), total));
+                .push((instrument.into(), day(at), total));
         }
     }
     for (doses, _) in out.values_mut() {

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 /// One questionnaire result of a course; `total` is None for an incomplete form (never used).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
-    pub instrument: String,
+    pub instrument: std::sync::Arc<str>,
     pub date: Date,
     pub total: Option<f64>,
 }
@@ -144,17 +144,26 @@ fn responds(baseline: f64, score: f64, defs: &Definitions) -> bool {
 
 /// The window's assessment: the one closest to the target day, the earlier on a tie (the series
 /// is in date order, and `min_by_key` keeps the first of equal keys).
-fn in_window(series: &[(Date, f64)], d0: Date, w: &Window) -> Option<f64> {
+fn in_window(series: &[(i64, f64)], d0: i64, w: &Window) -> Option<f64> {
     series
         .iter()
-        .map(|(d, t)| (days(d0, *d), *t))
+        .map(|(d, t)| (d - d0, *t))
         .filter(|(k, _)| (w.from..=w.to).contains(k))
         .min_by_key(|(k, _)| (k - w.target).abs())
         .map(|(_, t)| t)
 }
 
-fn days(from: Date, to: Date) -> i64 {
-    i64::from(from.until(to).map_or(0, |s| s.get_days()))
+/// Days since 1970-01-01 in the proleptic Gregorian calendar (Hinnant's `days_from_civil`):
+/// the analysis counts whole days between dates millions of times, and integer subtraction is
+/// what that needs (jiff's calendar spans cost microseconds each).
+pub fn day_number(d: Date) -> i64 {
+    let (m, day) = (i64::from(d.month()), i64::from(d.day()));
+    let y = i64::from(d.year()) - i64::from(m <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Computes every instrument's report over the courses.
@@ -188,22 +197,23 @@ fn instrument_report(
         .position(|w| w.id == defs.subgroup_window);
 
     for course in courses {
-        let mut doses = course.doses.clone();
-        doses.sort();
+        let mut doses: Vec<i64> = course.doses.iter().map(|d| day_number(*d)).collect();
+        doses.sort_unstable();
         let Some(&d0) = doses.first() else {
             continue;
         };
-        let mut series: Vec<(Date, f64)> = course
+        let mut series: Vec<(i64, f64)> = course
             .assessments
             .iter()
-            .filter(|a| a.instrument == rule.id)
-            .filter_map(|a| Some((a.date, a.total?)))
+            .filter(|a| *a.instrument == *rule.id)
+            .filter_map(|a| Some((day_number(a.date), a.total?)))
             .collect();
+        // Stable: assessments of one day keep their given order.
         series.sort_by_key(|(d, _)| *d);
 
         let baseline = series
             .iter()
-            .rfind(|(d, _)| (0..=defs.baseline_days_before).contains(&days(*d, d0)))
+            .rfind(|(d, _)| (0..=defs.baseline_days_before).contains(&(d0 - d)))
             .map(|(_, t)| *t);
         let Some(baseline) = baseline else {
             continue;
@@ -242,11 +252,10 @@ fn instrument_report(
         }
 
         for (i, dose) in doses.iter().enumerate() {
-            let until = doses.get(i + 1).copied().or_else(|| {
-                dose.checked_add(jiff::Span::new().days(defs.last_dose_follow_days))
-                    .ok()
-            });
-            let Some(until) = until else { continue };
+            let until = doses
+                .get(i + 1)
+                .copied()
+                .unwrap_or(dose + defs.last_dose_follow_days);
             let hit = series.iter().rfind(|(d, _)| d > dose && *d <= until);
             if after_dose.len() <= i {
                 after_dose.resize(i + 1, Tally::default());
@@ -259,17 +268,17 @@ fn instrument_report(
             }
         }
 
-        let after: Vec<&(Date, f64)> = series.iter().filter(|(d, _)| *d > d0).collect();
+        let after: Vec<&(i64, f64)> = series.iter().filter(|(d, _)| *d > d0).collect();
         if let Some(start) = after.iter().position(|(_, t)| responds(baseline, *t, defs)) {
             let t0 = after[start].0;
             let later = &after[start + 1..];
             match later.iter().find(|(_, t)| !responds(baseline, *t, defs)) {
                 Some((d, _)) => follows.push(Follow {
-                    days: days(t0, *d),
+                    days: d - t0,
                     event: true,
                 }),
                 None => follows.push(Follow {
-                    days: after.last().map_or(0, |(d, _)| days(t0, *d)),
+                    days: after.last().map_or(0, |(d, _)| d - t0),
                     event: false,
                 }),
             }

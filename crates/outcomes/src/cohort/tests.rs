@@ -335,3 +335,14 @@ fn the_funnel_states_each_step_against_its_denominator() {
     assert!(svg.contains("1 of 1 (100 %) eligible"), "{svg}");
     assert!(svg.contains("0 of 1 (0 %) eligible"), "{svg}");
 }
+
+#[test]
+fn day_numbers_count_the_same_days_as_the_calendar() {
+    let epoch = date(1970, 1, 1);
+    let mut d = date(1899, 12, 25);
+    while d <= date(2101, 3, 5) {
+        let days = i64::from(epoch.until(d).expect("span").get_days());
+        assert_eq!(day_number(d), days, "{d}");
+        d = d.tomorrow().expect("tomorrow");
+    }
+}
