@@ -54,7 +54,6 @@ impl Ink {
 
     pub fn stroke_width(self) -> f64 {
         match self {
-            Ink::Grid | Ink::Threshold => 1.0,
             Ink::Response | Ink::Remission | Ink::Mcid | Ink::Curve => 2.0,
             _ => 1.0,
         }

@@ -80,6 +80,23 @@ async fn patient(store: &dyn Store, w: &World, given: &str, family: &str) -> Pat
         .expect("patient")
 }
 
+/// An MDD course on the default plan, no route planned.
+async fn mdd_course(store: &dyn Store, w: &World, patient_id: PatientId) -> Course {
+    store
+        .open_course(
+            &w.admin,
+            &NewCourse {
+                patient_id,
+                indication: Indication::Mdd,
+                planned_route: None,
+                protocol: "kap-6".into(),
+                plan: CoursePlan::default(),
+            },
+        )
+        .await
+        .expect("open")
+}
+
 fn response(id: &str, list: &str) -> Response {
     let lib = Library::builtin().expect("library");
     let inst = lib.get(id).expect("instrument");
@@ -503,19 +520,7 @@ async fn encounters_are_numbered_per_kind(store: &dyn Store) {
 async fn assessments_keep_every_answer_and_raise_alerts(store: &dyn Store) {
     let w = world(store).await;
     let p = patient(store, &w, "Ada", "Lovelace").await;
-    let c = store
-        .open_course(
-            &w.admin,
-            &NewCourse {
-                patient_id: p.id,
-                indication: Indication::Mdd,
-                planned_route: None,
-                protocol: "kap-6".into(),
-                plan: CoursePlan::default(),
-            },
-        )
-        .await
-        .expect("open");
+    let c = mdd_course(store, &w, p.id).await;
     let at = Timestamp::from_microsecond(1_790_000_000_123_456).expect("valid");
     let portal = AuditContext {
         clinic_id: w.clinic.id,
@@ -2247,19 +2252,7 @@ async fn sign_with_note(store: &dyn Store, w: &World, e: EncounterId) {
 async fn course_series_story(store: &dyn Store) -> World {
     let w = world(store).await;
     let p = patient(store, &w, "Ada", "Lovelace").await;
-    let c = store
-        .open_course(
-            &w.admin,
-            &NewCourse {
-                patient_id: p.id,
-                indication: Indication::Mdd,
-                planned_route: None,
-                protocol: "kap-6".into(),
-                plan: CoursePlan::default(),
-            },
-        )
-        .await
-        .expect("open");
+    let c = mdd_course(store, &w, p.id).await;
     // 23:30 in Denver on 7 March 2026 is already the 8th in UTC.
     let late = Timestamp::from_second(1_772_951_400).expect("valid");
     let hour = jiff::SignedDuration::from_hours(1);

@@ -170,11 +170,21 @@ pub fn day_number(d: Date) -> i64 {
 /// each is computed on its own thread: a large clinic's report takes a noticeable fraction of
 /// a second per instrument.
 pub fn report(courses: &[CourseData], defs: &Definitions) -> CohortReport {
+    // Each course's dose days, sorted, once for every instrument.
+    let doses: Vec<Vec<i64>> = courses
+        .iter()
+        .map(|c| {
+            let mut d: Vec<i64> = c.doses.iter().map(|d| day_number(*d)).collect();
+            d.sort_unstable();
+            d
+        })
+        .collect();
+    let doses = doses.as_slice();
     let instruments = std::thread::scope(|scope| {
         let running: Vec<_> = defs
             .instruments
             .iter()
-            .map(|rule| scope.spawn(move || instrument_report(courses, rule, defs)))
+            .map(|rule| scope.spawn(move || instrument_report(courses, doses, rule, defs)))
             .collect();
         running
             .into_iter()
@@ -193,6 +203,7 @@ pub fn report(courses: &[CourseData], defs: &Definitions) -> CohortReport {
 
 fn instrument_report(
     courses: &[CourseData],
+    dose_days: &[Vec<i64>],
     rule: &InstrumentRule,
     defs: &Definitions,
 ) -> InstrumentReport {
@@ -208,9 +219,7 @@ fn instrument_report(
         .iter()
         .position(|w| w.id == defs.subgroup_window);
 
-    for course in courses {
-        let mut doses: Vec<i64> = course.doses.iter().map(|d| day_number(*d)).collect();
-        doses.sort_unstable();
+    for (course, doses) in courses.iter().zip(dose_days) {
         let Some(&d0) = doses.first() else {
             continue;
         };
