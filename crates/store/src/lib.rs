@@ -9,6 +9,7 @@ mod backend_import;
 mod backend_outcomes;
 mod backend_record;
 mod course_series;
+pub mod dump;
 pub mod error;
 mod local_date;
 pub mod model;
@@ -20,6 +21,7 @@ pub mod traits;
 mod types;
 
 pub use audit::{BrokenLink, ChainReport};
+pub use dump::Dump;
 pub use error::{Result, StoreError};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

@@ -155,3 +155,32 @@ impl Store for PgStore {
         Ok(out)
     }
 }
+
+#[async_trait]
+impl crate::dump::Dump for PgStore {
+    async fn snapshot(&self, out: tokio::sync::mpsc::Sender<crate::dump::DumpChunk>) -> Result<()> {
+        let tables = crate::dump::ordered(&self.schema_description().await?)?;
+        crate::dump::snapshot(&self.pool, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", tables, out).await
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<String>> {
+        crate::dump::applied_migrations::<sqlx::Postgres>(&mut *self.pool.acquire().await?).await
+    }
+
+    async fn occupied_tables(&self) -> Result<Vec<(String, u64)>> {
+        crate::dump::occupied(&self.pool, &self.schema_description().await?).await
+    }
+
+    async fn migrate_to(&self, version: i64) -> Result<()> {
+        MIGRATOR.run_to(version, &self.pool).await?;
+        Ok(())
+    }
+
+    async fn load(
+        &self,
+        input: tokio::sync::mpsc::Receiver<crate::dump::DumpChunk>,
+    ) -> Result<std::collections::BTreeMap<String, crate::dump::TableDigest>> {
+        let known = crate::dump::ordered(&self.schema_description().await?)?;
+        crate::dump::load(&self.pool, "BEGIN", known, input).await
+    }
+}

@@ -26,6 +26,11 @@ impl SqliteStore {
         Ok(SqliteStore { pool })
     }
 
+    /// Waits for every connection to close, so the database files can be removed.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// The pool, for tests that must reach under the store (tampering with the audit log).
     pub fn pool(&self) -> &sqlx::SqlitePool {
         &self.pool
@@ -172,5 +177,34 @@ impl Store for SqliteStore {
         out.extend(triggers);
         out.sort();
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl crate::dump::Dump for SqliteStore {
+    async fn snapshot(&self, out: tokio::sync::mpsc::Sender<crate::dump::DumpChunk>) -> Result<()> {
+        let tables = crate::dump::ordered(&self.schema_description().await?)?;
+        crate::dump::snapshot(&self.pool, "BEGIN", tables, out).await
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<String>> {
+        crate::dump::applied_migrations::<sqlx::Sqlite>(&mut *self.pool.acquire().await?).await
+    }
+
+    async fn occupied_tables(&self) -> Result<Vec<(String, u64)>> {
+        crate::dump::occupied(&self.pool, &self.schema_description().await?).await
+    }
+
+    async fn migrate_to(&self, version: i64) -> Result<()> {
+        MIGRATOR.run_to(version, &self.pool).await?;
+        Ok(())
+    }
+
+    async fn load(
+        &self,
+        input: tokio::sync::mpsc::Receiver<crate::dump::DumpChunk>,
+    ) -> Result<std::collections::BTreeMap<String, crate::dump::TableDigest>> {
+        let known = crate::dump::ordered(&self.schema_description().await?)?;
+        crate::dump::load(&self.pool, "BEGIN IMMEDIATE", known, input).await
     }
 }

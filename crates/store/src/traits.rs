@@ -457,6 +457,7 @@ pub trait Store:
     + RecordStore
     + PsychotherapyNoteStore
     + OutcomeStore
+    + crate::dump::Dump
     + Send
     + Sync
 {
