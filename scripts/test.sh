@@ -53,13 +53,15 @@ if [ -z "${KAPSTONE_TEST_PG_URL:-}" ]; then
   export KAPSTONE_TEST_PG_URL="postgres://$PG_USER:$PG_PASS@127.0.0.1:$PG_PORT/postgres"
 fi
 
-# The PDF report's tests read the file with tools independent of kapstone's writer.
-pdf_tools=()
-command -v qpdf >/dev/null 2>&1 || pdf_tools+=(qpdf)
-command -v pdftotext >/dev/null 2>&1 || pdf_tools+=(poppler-utils)
-if [ ${#pdf_tools[@]} -gt 0 ]; then
-  echo "== installing ${pdf_tools[*]}"
-  apt_install "${pdf_tools[@]}"
+# The PDF report's tests read the file with tools independent of kapstone's writer, and the
+# backup tests decrypt backups with the reference age tool.
+outside_tools=()
+command -v qpdf >/dev/null 2>&1 || outside_tools+=(qpdf)
+command -v pdftotext >/dev/null 2>&1 || outside_tools+=(poppler-utils)
+command -v age >/dev/null 2>&1 || outside_tools+=(age)
+if [ ${#outside_tools[@]} -gt 0 ]; then
+  echo "== installing ${outside_tools[*]}"
+  apt_install "${outside_tools[@]}"
 fi
 
 echo "== test suite (SQLite and PostgreSQL at ${KAPSTONE_TEST_PG_URL%%:*}://…:$PG_PORT)"

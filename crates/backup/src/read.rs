@@ -129,13 +129,21 @@ struct Tally {
 impl BackupReader {
     /// Sends every table and row to `out`, then `End` only if the whole file was read and
     /// agreed with its manifest. Runs on a blocking thread.
-    pub fn stream(mut self, out: mpsc::Sender<DumpChunk>) -> Result<Summary> {
-        const BATCH: usize = 500;
-        let send = |chunk: DumpChunk| {
+    pub fn stream(self, out: mpsc::Sender<DumpChunk>) -> Result<Summary> {
+        self.read_all(|chunk| {
             out.blocking_send(chunk).map_err(|_| {
                 BackupError::Damaged("the restore stopped reading the backup".into())
             })
-        };
+        })
+    }
+
+    /// Reads the whole file and checks it against its manifest, keeping nothing.
+    pub fn check(self) -> Result<Summary> {
+        self.read_all(|_| Ok(()))
+    }
+
+    fn read_all(mut self, mut send: impl FnMut(DumpChunk) -> Result<()>) -> Result<Summary> {
+        const BATCH: usize = 500;
         let mut tally = Tally::default();
         let mut summary = Summary::default();
         let mut current: Option<Table> = None;

@@ -20,23 +20,33 @@ pub struct Restored {
     pub upgraded: Vec<String>,
 }
 
-/// Restores the backup at `path` into `target`, which must be empty.
+/// Restores the backup at `path` into `target`, which must be empty. The whole file is read and
+/// checked once before anything is written, so a damaged or cut-short file leaves the target
+/// as it was (not even migrated).
 pub async fn restore(path: &Path, identities: Identities, target: &dyn Store) -> Result<Restored> {
-    let file: PathBuf = path.to_path_buf();
-    let reader = tokio::task::spawn_blocking(move || read::open(&file, &identities))
-        .await
-        .map_err(|e| BackupError::Io(std::io::Error::other(e)))??;
-    let manifest = reader.manifest.clone();
+    let identities = std::sync::Arc::new(identities);
+    let opener = |identities: std::sync::Arc<Identities>| {
+        let file: PathBuf = path.to_path_buf();
+        tokio::task::spawn_blocking(move || read::open(&file, &identities))
+    };
+    let first = opener(identities.clone()).await.map_err(joined)??;
+    let manifest = first.manifest.clone();
     let level = check_schema(&manifest, &target.migration_names())?;
     check_empty(target, &manifest).await?;
+    tokio::task::spawn_blocking(move || first.check())
+        .await
+        .map_err(joined)??;
+
+    let reader = opener(identities).await.map_err(joined)??;
+    if reader.manifest != manifest {
+        return Err(BackupError::Damaged("the file changed while it was being restored".into()));
+    }
     target.migrate_to(level).await?;
 
     let (tx, rx) = mpsc::channel(16);
     let streaming = tokio::task::spawn_blocking(move || reader.stream(tx));
     let loaded = target.load(rx).await;
-    let streamed = streaming
-        .await
-        .map_err(|e| BackupError::Io(std::io::Error::other(e)))?;
+    let streamed = streaming.await.map_err(joined)?;
     // A reading failure explains the load's (the stream stopped before its end).
     let summary = streamed?;
     let loaded = loaded?;
@@ -60,6 +70,10 @@ pub async fn restore(path: &Path, identities: Identities, target: &dyn Store) ->
         upgraded: after[before.len().min(after.len())..].to_vec(),
         manifest,
     })
+}
+
+fn joined(e: tokio::task::JoinError) -> BackupError {
+    BackupError::Io(std::io::Error::other(e))
 }
 
 /// The backup's schema level, if this kapstone knows every migration in it.
