@@ -7,6 +7,7 @@ pub mod error;
 pub mod format;
 pub mod read;
 pub mod restore;
+pub mod schedule;
 pub mod verify;
 pub mod write;
 
