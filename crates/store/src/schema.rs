@@ -3,7 +3,20 @@
 
 pub(crate) fn migration_names(m: &sqlx::migrate::Migrator) -> Vec<String> {
     m.iter()
-        .map(|m| format!("{:04}_{}", m.version, m.description))
+        .map(|m| migration_name(m.version, &m.description))
+        .collect()
+}
+
+/// One migration's name: the same spelling for the embedded and the applied lists, so
+/// readiness can compare them.
+pub(crate) fn migration_name(version: i64, description: &str) -> String {
+    format!("{version:04}_{description}")
+}
+
+/// Applied migrations from `_sqlx_migrations` rows of (version, description).
+pub(crate) fn applied_names(rows: Vec<(i64, String)>) -> Vec<String> {
+    rows.into_iter()
+        .map(|(v, d)| migration_name(v, &d))
         .collect()
 }
 
