@@ -51,9 +51,9 @@ fn span<B>(req: &axum::http::Request<B>) -> Span {
         .unwrap_or("-");
     tracing::info_span!(
         "request",
-        request_id,
+        request_id = %request_id,
         method = %req.method(),
-        route,
+        route = %route,
         user = tracing::field::Empty,
     )
 }
