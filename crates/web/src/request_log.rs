@@ -19,7 +19,7 @@ pub(crate) fn layer<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Rout
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(span)
-                .on_request(())
+                .on_request(on_request)
                 .on_response(on_response)
                 .on_body_chunk(())
                 .on_eos(())
@@ -56,6 +56,11 @@ fn span<B>(req: &axum::http::Request<B>) -> Span {
         route = %route,
         user = tracing::field::Empty,
     )
+}
+
+/// At debug level only: with it, a request that never finishes can be told from one never made.
+fn on_request<B>(_: &axum::http::Request<B>, _: &Span) {
+    tracing::debug!("request started");
 }
 
 fn on_response<B>(res: &axum::http::Response<B>, latency: Duration, _: &Span) {
