@@ -22,6 +22,9 @@ pub enum AppError {
     /// Too many attempts; try again later.
     #[error("{0}")]
     Locked(String),
+    /// The database stayed busy past its wait; nothing was saved. The cause is for the log.
+    #[error("kapstone is busy; please try again in a moment")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -43,6 +46,7 @@ impl AppError {
             AppError::Invalid { .. } => "invalid",
             AppError::Conflict(_) => "conflict",
             AppError::Locked(_) => "locked",
+            AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal",
         }
     }
@@ -73,6 +77,7 @@ impl From<StoreError> for AppError {
             // A signed encounter refuses writes: a conflict with the record's state, not a
             // rate limit (which is what AppError::Locked means).
             StoreError::Locked(m) => AppError::Conflict(m),
+            e @ StoreError::Busy(_) => AppError::Unavailable(e.to_string()),
             other => AppError::Internal(other.to_string()),
         }
     }

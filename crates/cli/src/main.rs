@@ -7,9 +7,11 @@ mod import;
 mod progress;
 mod report;
 mod score;
+mod shutdown;
 
 use clap::{Parser, Subcommand};
 use kapstone_clinical::instrument::{Library, SourceFile};
+use kapstone_web::logging::LogFormat;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -68,6 +70,14 @@ enum Command {
         seed: u64,
         #[arg(long, env = "KAPSTONE_ADDR", default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// Log lines on stderr as text or json (one object a line); level from KAPSTONE_LOG.
+        #[arg(
+            long,
+            env = "KAPSTONE_LOG_FORMAT",
+            default_value = "text",
+            value_name = "text|json"
+        )]
+        log_format: LogFormat,
     },
     /// Run the clinic.
     Serve {
@@ -85,6 +95,14 @@ enum Command {
         /// The sender address for those e-mails.
         #[arg(long, env = "KAPSTONE_MAIL_FROM")]
         mail_from: Option<String>,
+        /// Log lines on stderr as text or json (one object a line); level from KAPSTONE_LOG.
+        #[arg(
+            long,
+            env = "KAPSTONE_LOG_FORMAT",
+            default_value = "text",
+            value_name = "text|json"
+        )]
+        log_format: LogFormat,
     },
     /// Clinics.
     Clinic {
@@ -309,7 +327,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             patients,
             seed,
             addr,
+            log_format,
         } => {
+            start_logging(log_format)?;
             let lib = library(cli.instruments.as_deref())?;
             runtime()?.block_on(run_demo(&db, lib, patients, seed, addr))
         }
@@ -319,7 +339,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             public_url,
             smtp_url,
             mail_from,
+            log_format,
         } => {
+            start_logging(log_format)?;
             let lib = library(cli.instruments.as_deref())?;
             let mailer = match (smtp_url, mail_from) {
                 (Some(url), Some(from)) => Some(
@@ -409,6 +431,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             runtime()?.block_on(import::import(&dir, &db, lib, &by, clinic, team))
         }
     }
+}
+
+/// Only the server commands log: the others answer on stdout and stderr directly.
+fn start_logging(format: LogFormat) -> Result<(), Failure> {
+    kapstone_web::logging::init(format).map_err(Failure::input)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -584,9 +611,12 @@ async fn run_demo(
     );
     println!("Press Ctrl-C to stop.");
     let web = kapstone_web::Web::new(app, true);
-    kapstone_web::serve_on(web, listener)
+    tracing::info!(addr = %bound, "serving the synthetic demo");
+    kapstone_web::serve_on(web, listener, shutdown::signal())
         .await
-        .map_err(|e| Failure::other(e.to_string()))
+        .map_err(|e| Failure::other(e.to_string()))?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 async fn serve(
@@ -606,10 +636,21 @@ async fn serve(
     let listener = kapstone_web::bind(addr)
         .await
         .map_err(|e| Failure::other(format!("cannot listen on {addr}: {e}")))?;
-    println!("kapstone serving {public_url} (listening on {addr})");
-    kapstone_web::serve_on(kapstone_web::Web::new(app, false), listener)
-        .await
-        .map_err(|e| Failure::other(e.to_string()))
+    // With port 0 the system picks the port: say which one.
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Failure::other(e.to_string()))?;
+    println!("kapstone serving {public_url} (listening on {bound})");
+    tracing::info!(addr = %bound, backend = app.store().backend(), "serving");
+    kapstone_web::serve_on(
+        kapstone_web::Web::new(app, false),
+        listener,
+        shutdown::signal(),
+    )
+    .await
+    .map_err(|e| Failure::other(e.to_string()))?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 async fn clinic_create(db: &str, name: &str, time_zone: &str) -> Result<(), Failure> {

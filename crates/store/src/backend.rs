@@ -43,7 +43,7 @@ macro_rules! impl_store {
                 sqlx::Error::Database(d) if d.is_unique_violation() => {
                     StoreError::Conflict(message())
                 }
-                _ => StoreError::Database(e),
+                _ => e.into(),
             }
         }
 

@@ -28,8 +28,12 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database stayed busy (locked by another writer, or no connection free) longer than
+    /// kapstone waits; nothing was written, and trying again shortly is expected to work.
+    #[error("the database is busy: {0}")]
+    Busy(sqlx::Error),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
 }
@@ -47,6 +51,36 @@ impl StoreError {
             entity,
             id: id.to_string(),
         }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// Every `?` on a query passes through here, so a lock timeout anywhere becomes `Busy`.
+    fn from(e: sqlx::Error) -> Self {
+        if is_busy(&e) {
+            StoreError::Busy(e)
+        } else {
+            StoreError::Database(e)
+        }
+    }
+}
+
+/// True when the error means "wait and retry", not "this request is wrong".
+fn is_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(d) => match d.code().as_deref() {
+            // SQLite reports extended codes; the low byte is the primary one: SQLITE_BUSY (5)
+            // and SQLITE_LOCKED (6).
+            Some(code) if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
+                code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+            }
+            // PostgreSQL: lock_not_available (lock_timeout), query_canceled (statement_timeout),
+            // serialization_failure and deadlock_detected. The transaction was rolled back.
+            Some("55P03" | "57014" | "40001" | "40P01") => true,
+            _ => false,
+        },
+        _ => false,
     }
 }
 

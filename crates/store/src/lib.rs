@@ -27,6 +27,11 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use traits::*;
 
+/// How long a write waits for another's lock before it fails as `StoreError::Busy`: long
+/// enough for any ordinary transaction to finish, short enough that a person is told to retry
+/// rather than left waiting.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Opens the store a URL names: `sqlite://PATH` or `postgres://…`. Anything else is refused
 /// rather than guessed at.
 pub async fn connect(url: &str) -> Result<Box<dyn Store>> {

@@ -1,6 +1,7 @@
 //! The PostgreSQL store: the same SQL as SQLite, for clinic networks that outgrow one machine.
 
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
 use std::time::Duration;
 
 #[derive(Clone)]
@@ -12,10 +13,22 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 
 impl PgStore {
     pub async fn connect(url: &str) -> crate::error::Result<PgStore> {
+        Self::connect_with_lock_wait(url, crate::LOCK_WAIT).await
+    }
+
+    /// As `connect`, waiting at most `lock_wait` for a row or table lock (PostgreSQL's
+    /// `lock_timeout`) before a statement fails as `StoreError::Busy` (tests shorten it).
+    /// Without it a write behind a stuck lock would wait for ever and hold its connection.
+    pub async fn connect_with_lock_wait(
+        url: &str,
+        lock_wait: Duration,
+    ) -> crate::error::Result<PgStore> {
+        let options = PgConnectOptions::from_str(url)?
+            .options([("lock_timeout", format!("{}ms", lock_wait.as_millis()))]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(15))
-            .connect(url)
+            .connect_with(options)
             .await?;
         Ok(PgStore { pool })
     }
@@ -69,6 +82,15 @@ impl Store for PgStore {
 
     fn migration_names(&self) -> Vec<String> {
         crate::schema::migration_names(&MIGRATOR)
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<String>> {
+        crate::dump::applied_migrations::<sqlx::Postgres>(&mut *self.pool.acquire().await?).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     async fn schema_description(&self) -> Result<Vec<String>> {
@@ -161,10 +183,6 @@ impl crate::dump::Dump for PgStore {
     async fn snapshot(&self, out: tokio::sync::mpsc::Sender<crate::dump::DumpChunk>) -> Result<()> {
         let tables = crate::dump::ordered(&self.schema_description().await?)?;
         crate::dump::snapshot(&self.pool, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", tables, out).await
-    }
-
-    async fn applied_migrations(&self) -> Result<Vec<String>> {
-        crate::dump::applied_migrations::<sqlx::Postgres>(&mut *self.pool.acquire().await?).await
     }
 
     async fn occupied_tables(&self) -> Result<Vec<(String, u64)>> {

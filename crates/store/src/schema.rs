@@ -3,8 +3,14 @@
 
 pub(crate) fn migration_names(m: &sqlx::migrate::Migrator) -> Vec<String> {
     m.iter()
-        .map(|m| format!("{:04}_{}", m.version, m.description))
+        .map(|m| migration_name(m.version, &m.description))
         .collect()
+}
+
+/// One migration's name: the same spelling for the embedded and the applied lists, so
+/// readiness can compare them.
+pub(crate) fn migration_name(version: i64, description: &str) -> String {
+    format!("{version:04}_{description}")
 }
 
 /// Logical type of a PostgreSQL column (`information_schema.columns.data_type`).

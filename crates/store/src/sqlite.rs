@@ -14,11 +14,20 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://PATH`).
     pub async fn connect(url: &str) -> crate::error::Result<SqliteStore> {
+        Self::connect_with_lock_wait(url, crate::LOCK_WAIT).await
+    }
+
+    /// As `connect`, waiting at most `lock_wait` for another writer's lock before a write
+    /// fails as `StoreError::Busy` (tests shorten it).
+    pub async fn connect_with_lock_wait(
+        url: &str,
+        lock_wait: Duration,
+    ) -> crate::error::Result<SqliteStore> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(lock_wait);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
@@ -83,6 +92,15 @@ impl Store for SqliteStore {
 
     fn migration_names(&self) -> Vec<String> {
         crate::schema::migration_names(&MIGRATOR)
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<String>> {
+        crate::dump::applied_migrations::<sqlx::Sqlite>(&mut *self.pool.acquire().await?).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     async fn schema_description(&self) -> Result<Vec<String>> {
@@ -185,10 +203,6 @@ impl crate::dump::Dump for SqliteStore {
     async fn snapshot(&self, out: tokio::sync::mpsc::Sender<crate::dump::DumpChunk>) -> Result<()> {
         let tables = crate::dump::ordered(&self.schema_description().await?)?;
         crate::dump::snapshot(&self.pool, "BEGIN", tables, out).await
-    }
-
-    async fn applied_migrations(&self) -> Result<Vec<String>> {
-        crate::dump::applied_migrations::<sqlx::Sqlite>(&mut *self.pool.acquire().await?).await
     }
 
     async fn occupied_tables(&self) -> Result<Vec<(String, u64)>> {

@@ -467,6 +467,11 @@ pub trait Store:
     async fn migrate(&self) -> Result<()>;
     /// Names of the embedded migrations, in order (both backends must agree).
     fn migration_names(&self) -> Vec<String>;
+    /// Names (as `migration_names` spells them) of the migrations applied to this database, in
+    /// order; empty when it has never been migrated.
+    async fn applied_migrations(&self) -> Result<Vec<String>>;
+    /// A trivial query: the database answers.
+    async fn ping(&self) -> Result<()>;
     /// A normalised description of the migrated schema, for the parity test.
     async fn schema_description(&self) -> Result<Vec<String>>;
 }

@@ -37,8 +37,12 @@ impl IntoResponse for ApiError {
             AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(cause) => {
+                tracing::warn!(%cause, "database busy");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::Internal(cause) => {
-                eprintln!("internal error: {cause}");
+                tracing::error!(%cause, "internal error");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
@@ -50,11 +54,15 @@ impl IntoResponse for ApiError {
             AppError::Invalid { message, .. } => message.clone(),
             other => other.to_string(),
         };
-        (
+        let mut res = (
             status,
             Json(json!({ "code": self.0.code(), "message": message, "field": field })),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            crate::http::retry_soon(&mut res);
+        }
+        res
     }
 }
 
@@ -63,7 +71,10 @@ type ApiResult = Result<Response, ApiError>;
 async fn staff(web: &Shared, headers: &HeaderMap, origin: &Origin) -> Result<Staff, ApiError> {
     let token = crate::http::session_token(headers).ok_or(AppError::Unauthenticated)?;
     match web.app.session(&token, &origin.0).await? {
-        (staff, SessionState::Ready) => Ok(staff),
+        (staff, SessionState::Ready) => {
+            crate::request_log::note_user(staff.user.id);
+            Ok(staff)
+        }
         _ => Err(AppError::Unauthenticated.into()),
     }
 }

@@ -66,7 +66,7 @@ pub fn render<T: askama::Template>(status: StatusCode, t: &T) -> Response {
     match t.render() {
         Ok(body) => (status, Html(body)).into_response(),
         Err(e) => {
-            eprintln!("template error: {e}");
+            tracing::error!(error = %e, "template error");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }
     }
@@ -99,8 +99,24 @@ impl IntoResponse for PageError {
             ),
             AppError::Conflict(m) => (StatusCode::CONFLICT, "Could not save", m.clone()),
             AppError::Locked(m) => (StatusCode::TOO_MANY_REQUESTS, "Please wait", m.clone()),
+            AppError::Unavailable(cause) => {
+                tracing::warn!(%cause, "database busy");
+                let mut res = render(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &crate::views::Message {
+                        layout: crate::views::Layout::bare(false),
+                        heading: "Please try again in a moment".to_string(),
+                        body: "kapstone is busy and could not save or show this just now. \
+                               Nothing was changed; go back and try again in a moment."
+                            .to_string(),
+                        link: None,
+                    },
+                );
+                retry_soon(&mut res);
+                return res;
+            }
             AppError::Internal(cause) => {
-                eprintln!("internal error: {cause}");
+                tracing::error!(%cause, "internal error");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Something went wrong",
@@ -118,6 +134,12 @@ impl IntoResponse for PageError {
             },
         )
     }
+}
+
+/// Tells the client (and any proxy) that a 503 is brief: the database was busy.
+pub(crate) fn retry_soon(res: &mut Response) {
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
 }
 
 /// Security headers on every response; cross-site form posts refused before any handler runs.

@@ -10,12 +10,15 @@ mod api;
 mod auth_pages;
 mod chart_view;
 mod clinic_pages;
+pub mod health;
 pub mod http;
+pub mod logging;
 mod outcomes_pages;
 pub use outcomes_pages::report_html;
 mod portal_pages;
 mod record_pages;
 mod record_view;
+pub mod request_log;
 mod views;
 
 use axum::Router;
@@ -38,6 +41,8 @@ pub struct Web {
     /// Cookies are `Secure` and HSTS is sent when the public URL is https.
     pub secure: bool,
     pub limiter: Limiter,
+    /// What `/readyz` checks, in order.
+    pub readiness: Vec<health::Check>,
 }
 
 pub type Shared = Arc<Web>;
@@ -50,6 +55,7 @@ impl Web {
             synthetic,
             secure,
             limiter: Limiter::new(30, Duration::from_secs(60)),
+            readiness: health::Check::DEFAULT.to_vec(),
         })
     }
 
@@ -63,7 +69,10 @@ impl Web {
             return Err(Redirect::to("/signin").into_response());
         };
         match self.app.session(&token, &origin.0).await {
-            Ok((staff, SessionState::Ready)) => Ok(staff),
+            Ok((staff, SessionState::Ready)) => {
+                request_log::note_user(staff.user.id);
+                Ok(staff)
+            }
             Ok((_, SessionState::NeedsMfa)) => Err(Redirect::to("/mfa").into_response()),
             Ok((_, SessionState::NeedsEnrolment)) => {
                 Err(Redirect::to("/mfa/enrol").into_response())
@@ -154,8 +163,10 @@ async fn home() -> Redirect {
 /// can try each of them as an outsider.
 pub fn router(web: Shared) -> Router {
     let secure = web.secure;
-    Router::new()
+    let routes = Router::new()
         .route("/", get(home))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/static/{file}", get(static_file))
         .route(
             "/signin",
@@ -301,8 +312,8 @@ pub fn router(web: Shared) -> Router {
         )
         .layer(axum::middleware::from_fn(move |req, next| {
             http::security(secure, req, next)
-        }))
-        .with_state(web)
+        }));
+    request_log::layer(routes).with_state(web)
 }
 
 /// Patient-scoped routes (method, path with `{id}` and any other ids), for the access test.
@@ -373,10 +384,17 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
     tokio::net::TcpListener::bind(addr).await
 }
 
-pub async fn serve_on(web: Shared, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+/// Serves until `shutdown` completes, then stops accepting connections and returns once every
+/// request already started has been answered.
+pub async fn serve_on(
+    web: Shared,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(
         listener,
         router(web).into_make_service_with_connect_info::<SocketAddr>(),
     )
+    .with_graceful_shutdown(shutdown)
     .await
 }

@@ -191,8 +191,6 @@ pub trait Dump {
     /// Reads every kapstone table from one read-only snapshot and sends it to `out`, table by
     /// table in load order. Writers carry on meanwhile; the snapshot sees none of their work.
     async fn snapshot(&self, out: mpsc::Sender<DumpChunk>) -> Result<()>;
-    /// The migrations applied to this database, in order.
-    async fn applied_migrations(&self) -> Result<Vec<String>>;
     /// Tables holding rows, with their counts: what makes a database not empty.
     async fn occupied_tables(&self) -> Result<Vec<(String, u64)>>;
     /// Applies the embedded migrations up to and including `version` only.

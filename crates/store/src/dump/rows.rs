@@ -329,7 +329,7 @@ where
         .map(|r| {
             let version: i64 = r.try_get(0)?;
             let description: String = r.try_get(1)?;
-            Ok(format!("{version:04}_{description}"))
+            Ok(crate::schema::migration_name(version, &description))
         })
         .collect()
 }

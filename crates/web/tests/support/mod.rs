@@ -336,6 +336,14 @@ pub struct Client {
 }
 
 impl Client {
+    /// A browser for a router built outside a `World` (e.g. on an unmigrated database).
+    pub fn for_router(router: Router) -> Client {
+        Client {
+            router,
+            cookie: None,
+        }
+    }
+
     pub fn with_cookie(&self, cookie: &str) -> Client {
         Client {
             router: self.router.clone(),
