@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod backups;
 pub mod clinic;
 pub mod cohort;
 pub mod crypto;
@@ -40,6 +41,7 @@ pub struct App {
     library: Arc<Library>,
     passwords: Passwords,
     config: Config,
+    backups: Option<Arc<kapstone_backup::schedule::Schedule>>,
 }
 
 impl App {
@@ -49,7 +51,14 @@ impl App {
             library,
             passwords: Passwords::new(config.password_cost),
             config,
+            backups: None,
         }
+    }
+
+    /// The server takes scheduled backups as `schedule` says; admins see their status.
+    pub fn with_backups(mut self, schedule: Arc<kapstone_backup::schedule::Schedule>) -> App {
+        self.backups = Some(schedule);
+        self
     }
 
     pub fn library(&self) -> &Library {

@@ -27,6 +27,8 @@ pub enum Action {
     ManageTeams,
     ManageSettings,
     ViewAudit,
+    /// The server's backup status (operations, no patient data).
+    ViewBackups,
     /// Open a record outside one's care teams in an emergency, with a reason (break-glass).
     EmergencyAccess,
     /// Sign the eligibility decision of a course (screening).
@@ -85,7 +87,9 @@ pub fn authorize(role: Role, action: Action, target: Target) -> Result<(), Denie
         // Mental-health professionals write psychotherapy notes; nurses do not.
         PsychotherapyNotes => matches!(role, Role::Prescriber | Role::Therapist),
         ViewOutcomes => matches!(role, Role::Admin | Role::Researcher),
-        ManageUsers | ManageTeams | ManageSettings | ViewAudit => role == Role::Admin,
+        ManageUsers | ManageTeams | ManageSettings | ViewAudit | ViewBackups => {
+            role == Role::Admin
+        }
     };
     if !role_may {
         return Err(Denied::Role);
@@ -110,7 +114,7 @@ mod tests {
     use super::*;
     use Action::*;
 
-    const ALL: [Action; 21] = [
+    const ALL: [Action; 22] = [
         CreatePatient,
         ViewPatient,
         EditPatient,
@@ -124,6 +128,7 @@ mod tests {
         ManageTeams,
         ManageSettings,
         ViewAudit,
+        ViewBackups,
         EmergencyAccess,
         SignEligibility,
         RecordMedication,
@@ -189,6 +194,7 @@ mod tests {
             ManageTeams,
             ManageSettings,
             ViewAudit,
+            ViewBackups,
             CreatePatient,
         ] {
             assert_eq!(authorize(Role::Admin, action, Target::Clinic), Ok(()));

@@ -116,12 +116,12 @@ impl Schedule {
             },
         };
         if let Err(e) = write_attempt(&self.dir, &attempt) {
-            tracing_free_warn(&format!("cannot record the backup attempt: {e}"));
+            warn(&format!("cannot record the backup attempt: {e}"));
         }
         if attempt.ok
             && let Err(e) = self.prune()
         {
-            tracing_free_warn(&format!("cannot remove old backups: {e}"));
+            warn(&format!("cannot remove old backups: {e}"));
         }
         attempt
     }
@@ -153,8 +153,16 @@ impl Schedule {
                 tokio::time::sleep(wait.unsigned_abs()).await;
             }
             let attempt = self.take(store.as_ref(), &database_url).await;
-            if !attempt.ok {
-                tracing_free_warn(&format!(
+            if attempt.ok {
+                tracing::info!(
+                    target: "kapstone::backup",
+                    file = attempt.file.as_deref().unwrap_or_default(),
+                    bytes = attempt.bytes.unwrap_or_default(),
+                    took_ms = attempt.took_ms,
+                    "scheduled backup written"
+                );
+            } else {
+                warn(&format!(
                     "scheduled backup failed: {}",
                     attempt.error.unwrap_or_default()
                 ));
@@ -163,9 +171,9 @@ impl Schedule {
     }
 }
 
-// Backups log only operational facts (never rows); the server's own logging picks up stderr.
-fn tracing_free_warn(message: &str) {
-    eprintln!("kapstone backup: {message}");
+// Backups log only operational facts: file names, sizes and errors, never rows.
+fn warn(message: &str) {
+    tracing::warn!(target: "kapstone::backup", "{message}");
 }
 
 /// `30m`, `6h`, `1d` or any span jiff reads (`PT6H`, `1 day`).

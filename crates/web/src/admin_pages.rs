@@ -1,8 +1,9 @@
 //! Admin pages: clinic settings and the audit viewer.
 
 use crate::http::{Origin, PageError, render};
-use crate::views::{AdminPatient, Audit, AuditRow, Settings, StaffPage};
-use crate::{Shared, check_csrf};
+use crate::views::{AdminPatient, Audit, AuditRow, BackupRow, Backups, Settings, StaffPage};
+use crate::{Shared, Web, check_csrf};
+use kapstone_app::backups::BackupState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -439,4 +440,89 @@ pub async fn assign_team(
         Ok(()) => axum::response::Redirect::to(&format!("/patients/{id}")).into_response(),
         Err(e) => PageError(e).into_response(),
     }
+}
+
+/// The banner admins see on every page when backups need attention.
+pub(crate) async fn backup_warning(web: &Web, staff: &Staff) -> Option<String> {
+    let state = web.app.backup_state(staff).await.ok()?;
+    let now = jiff::Timestamp::now();
+    if !state.needs_attention(now) {
+        return None;
+    }
+    Some(match state {
+        BackupState::NotScheduled => "this server takes no scheduled backups.".to_string(),
+        BackupState::Scheduled { status, .. } => match status.last_good {
+            None => "no backup has been written yet.".to_string(),
+            Some(g) => format!(
+                "the newest good backup is from {}, older than twice the interval.",
+                g.taken_at.strftime("%Y-%m-%d %H:%M UTC")
+            ),
+        },
+    })
+}
+
+pub async fn backups(State(web): State<Shared>, headers: HeaderMap, origin: Origin) -> Response {
+    let staff = match web.staff(&headers, &origin).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let state = match web.app.backup_state(&staff).await {
+        Ok(s) => s,
+        Err(e) => return PageError(e).into_response(),
+    };
+    let when = |t: jiff::Timestamp| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let (scheduled, rows, last_error) = match state {
+        BackupState::NotScheduled => (false, Vec::new(), None),
+        BackupState::Scheduled { dir, keep, status } => {
+            let mut rows = vec![
+                BackupRow {
+                    label: "Directory",
+                    value: dir,
+                },
+                BackupRow {
+                    label: "Every",
+                    value: format!("{:#}", status.every),
+                },
+                BackupRow {
+                    label: "Kept",
+                    value: format!("the newest {keep}"),
+                },
+            ];
+            match &status.last_good {
+                Some(g) => {
+                    rows.push(BackupRow {
+                        label: "Newest good backup",
+                        value: format!("{} ({}, {} bytes)", when(g.taken_at), g.file, g.bytes),
+                    });
+                }
+                None => rows.push(BackupRow {
+                    label: "Newest good backup",
+                    value: "none yet".into(),
+                }),
+            }
+            let mut last_error = None;
+            if let Some(a) = &status.last_attempt {
+                let result = if a.ok {
+                    format!("written in {} ms", a.took_ms)
+                } else {
+                    last_error = a.error.clone();
+                    "failed".to_string()
+                };
+                rows.push(BackupRow {
+                    label: "Last attempt",
+                    value: format!("{}: {result}", when(a.at)),
+                });
+            }
+            (true, rows, last_error)
+        }
+    };
+    render(
+        StatusCode::OK,
+        &Backups {
+            layout: web.layout(&staff).await,
+            scheduled,
+            rows,
+            last_error,
+        },
+    )
 }

@@ -88,8 +88,14 @@ impl Web {
             .await
             .map(|c| c.name)
             .unwrap_or_default();
+        let backup_warning = if staff.role() == Role::Admin {
+            admin_pages::backup_warning(self, staff).await
+        } else {
+            None
+        };
         views::Layout {
             synthetic: self.synthetic,
+            backup_warning,
             nav: Some(views::Nav {
                 clinic_name,
                 user_name: staff.user.display_name.clone(),
@@ -265,6 +271,7 @@ pub fn router(web: Shared) -> Router {
             get(admin_pages::settings_page).post(admin_pages::save_settings),
         )
         .route("/admin/audit", get(admin_pages::audit))
+        .route("/admin/backups", get(admin_pages::backups))
         .route(
             "/emergency",
             get(clinic_pages::emergency_page).post(clinic_pages::emergency),

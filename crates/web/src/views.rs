@@ -19,6 +19,8 @@ pub struct Nav {
 pub struct Layout {
     pub synthetic: bool,
     pub nav: Option<Nav>,
+    /// For admins, when no recent backup exists: what is wrong, in one sentence.
+    pub backup_warning: Option<String>,
 }
 
 impl Layout {
@@ -26,8 +28,25 @@ impl Layout {
         Layout {
             synthetic,
             nav: None,
+            backup_warning: None,
         }
     }
+}
+
+/// One row of the backups page.
+#[derive(Debug, Clone)]
+pub struct BackupRow {
+    pub label: &'static str,
+    pub value: String,
+}
+
+#[derive(Template)]
+#[template(path = "backups.html")]
+pub struct Backups {
+    pub layout: Layout,
+    pub scheduled: bool,
+    pub rows: Vec<BackupRow>,
+    pub last_error: Option<String>,
 }
 
 #[derive(Template)]
