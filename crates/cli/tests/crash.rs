@@ -515,8 +515,7 @@ async fn traffic(
         unexpected.is_empty(),
         "replies other than the form or the thank-you page while the server ran: {unexpected:?}"
     );
-    let outcomes = outcomes.lock().expect("outcomes").clone();
-    outcomes
+    outcomes.lock().expect("outcomes").clone()
 }
 
 async fn crash_rounds(backend: &str, url: String, store: Arc<dyn Store>, db: Db) {
@@ -720,6 +719,13 @@ async fn postgres_survives_sigkill_mid_submission() {
             .expect("setting");
         settings.push(format!("{s}={v}"));
     }
+    let name = url
+        .split('?')
+        .next()
+        .and_then(|u| u.rsplit('/').next())
+        .unwrap_or_default();
+    // scripts/crash-test.sh runs pg_amcheck on this database afterwards, as a superuser.
+    println!("postgres database: {name}");
     println!("postgres server: {}", settings.join(", "));
     let db = Db::Pg(store.pool().clone());
     crash_rounds("postgres", url, Arc::new(store), db).await;
