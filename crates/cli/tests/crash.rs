@@ -367,15 +367,15 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `kapstone serve` on a free port, once it accepts connections.
-async fn start(url: &str, log: &Path) -> (Child, u16) {
+/// `kapstone serve` (from `bin`) on a free port, once it accepts connections.
+async fn start(bin: &Path, url: &str, log: &Path) -> (Child, u16) {
     let port = free_port();
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .expect("server log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kapstone"))
+    let mut child = Command::new(bin)
         .args(["serve", "--db", url, "--addr", &format!("127.0.0.1:{port}")])
         .env_remove("KAPSTONE_DB")
         .env_remove("KAPSTONE_INSTRUMENTS")
@@ -407,8 +407,8 @@ fn sigkill(child: &mut Child) {
     child.wait().expect("reap");
 }
 
-fn audit_verify(url: &str) -> Result<String, String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_kapstone"))
+fn audit_verify(bin: &Path, url: &str) -> Result<String, String> {
+    let out = Command::new(bin)
         .args(["audit", "verify", "--db", url])
         .env_remove("KAPSTONE_DB")
         .output()
@@ -529,6 +529,10 @@ async fn crash_rounds(backend: &str, url: String, store: Arc<dyn Store>, db: Db)
         std::env::temp_dir().join(format!("kapstone-crash-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let log: PathBuf = dir.join("server.log");
+    // A copy, so that the binary cannot change under a long run (a target directory shared
+    // between checkouts is rebuilt by whoever builds last).
+    let bin = dir.join("kapstone");
+    std::fs::copy(env!("CARGO_BIN_EXE_kapstone"), &bin).expect("copy the kapstone binary");
     let lib = Library::builtin().expect("instruments");
     let clinic = store
         .create_clinic(
@@ -553,10 +557,10 @@ async fn crash_rounds(backend: &str, url: String, store: Arc<dyn Store>, db: Db)
         let kill_after =
             usize::try_from(rng.range(1, (LINKS_PER_ROUND * 3 / 4) as i64)).unwrap_or(1);
         let jitter = Duration::from_micros(rng.below(20_000));
-        let (mut server, port) = start(&url, &log).await;
+        let (mut server, port) = start(&bin, &url, &log).await;
         let outcomes = traffic(&links, port, &mut server, kill_after, jitter).await;
 
-        let (mut server, port) = start(&url, &log).await;
+        let (mut server, port) = start(&bin, &url, &log).await;
         let mut f = Figures::default();
         let mut problems = Vec::new();
         for (link, outcome) in links.iter().zip(&outcomes) {
@@ -637,7 +641,7 @@ async fn crash_rounds(backend: &str, url: String, store: Arc<dyn Store>, db: Db)
                 "{answered} links answered so far, but {used} used and {assessments} assessments stored"
             ));
         }
-        let verify = audit_verify(&url);
+        let verify = audit_verify(&bin, &url);
         let integrity = db.integrity().await;
         sigkill(&mut server);
         println!(
@@ -669,7 +673,12 @@ async fn crash_rounds(backend: &str, url: String, store: Arc<dyn Store>, db: Db)
             problems.push(format!("{} questionnaire(s) stored twice", f.duplicated));
         }
         if !problems.is_empty() {
-            failures.push(format!("round {round}: {}", problems.join("; ")));
+            let n = problems.len();
+            problems.truncate(5);
+            failures.push(format!(
+                "round {round}: {n} problem(s): {}",
+                problems.join("; ")
+            ));
         }
     }
     assert!(
