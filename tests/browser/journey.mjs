@@ -435,7 +435,9 @@ async function main() {
     await screenshot(phone, 'portal-thank-you-crisis');
     await axe(phone, 'portal thank-you');
     await phone.goto(link);
-    await phone.waitForSelector('text=This link no longer works');
+    await phone.waitForSelector('text=Your answers were received');
+    check((await phone.locator('form.portal').count()) === 0, 'a used link shows no form again');
+    await axe(phone, 'portal answers received');
 
     console.log('the prescriber sees the alert, acknowledges it, and sees the chart');
     await staff.goto(`${url}/dashboard`);

@@ -30,6 +30,15 @@ pub struct PortalOutcome {
     pub answers_monitored_live: bool,
 }
 
+/// What the page for an already-answered link needs: nothing about the answers, so the crisis
+/// line is offered to everyone alike (a patient whose reply was lost never saw it).
+#[derive(Debug, Clone)]
+pub struct PortalReceived {
+    pub clinic_name: String,
+    pub crisis_line: String,
+    pub clinic_phone: String,
+}
+
 /// A link ready to copy or send.
 #[derive(Debug, Clone)]
 pub struct IssuedLink {
@@ -132,6 +141,22 @@ impl App {
             instrument,
             clinic_name: clinic.name,
         })
+    }
+
+    /// For a link that no longer opens: `Some` when it was used and its answers are stored (the
+    /// patient may be retrying after a reply lost to a crash or a dropped connection), `None`
+    /// when it is unknown, expired or otherwise dead.
+    pub async fn portal_received(&self, token: &str) -> Result<Option<PortalReceived>, AppError> {
+        let Some(clinic_id) = self.store.answered_portal_link(&token_hash(token)).await? else {
+            return Ok(None);
+        };
+        let settings = self.store.settings(clinic_id).await?;
+        let clinic = self.store.clinic(clinic_id).await?;
+        Ok(Some(PortalReceived {
+            clinic_name: clinic.name,
+            crisis_line: settings.crisis_line,
+            clinic_phone: settings.phone,
+        }))
     }
 
     /// Checks and stores the answers; the link is used up only when they are stored.

@@ -787,6 +787,23 @@ macro_rules! impl_access {
                 tx.commit().await?;
                 Ok(Some(recorded))
             }
+
+            async fn answered_portal_link(&self, token_hash: &str) -> Result<Option<ClinicId>> {
+                // The link is used up in the same transaction that stores the answers and
+                // completes the due; the join states the claim rather than relying on that.
+                let row = sqlx::query(
+                    "SELECT l.clinic_id FROM portal_link l JOIN assessment_due d \
+                     ON d.clinic_id = l.clinic_id AND d.id = l.due_id \
+                     WHERE l.token_hash = $1 AND l.used_at IS NOT NULL AND d.assessment_id IS NOT NULL",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                match row {
+                    Some(r) => Ok(Some(ClinicId(r.try_get("clinic_id")?))),
+                    None => Ok(None),
+                }
+            }
         }
 
         #[async_trait]

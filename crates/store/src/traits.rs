@@ -275,6 +275,10 @@ pub trait ScheduleStore {
         origin: &str,
         response: &kapstone_clinical::instrument::Response,
     ) -> Result<Option<RecordedAssessment>>;
+    /// The clinic of a link that was used and whose answers are stored; `None` for unknown,
+    /// live, or expired-unused links. Lets the portal tell a patient who retries after a lost
+    /// reply that their answers arrived, rather than that the link is dead.
+    async fn answered_portal_link(&self, token_hash: &str) -> Result<Option<ClinicId>>;
 }
 
 #[async_trait]

@@ -1324,6 +1324,14 @@ async fn portal_links_are_single_use_and_expire(store: &dyn Store) {
         .expect("open")
         .expect("live");
     assert_eq!((opened.id, due.id), (link.id, phq.id));
+    assert_eq!(
+        store
+            .answered_portal_link("tok-phq")
+            .await
+            .expect("answered"),
+        None,
+        "live, not answered"
+    );
 
     // The wrong instrument is refused and the link stays usable.
     let wrong = store
@@ -1364,6 +1372,24 @@ async fn portal_links_are_single_use_and_expire(store: &dyn Store) {
         .await
         .expect("submit");
     assert_eq!(again, None, "single use");
+    assert_eq!(
+        store
+            .answered_portal_link("tok-phq")
+            .await
+            .expect("answered"),
+        Some(w.clinic.id),
+        "a used link knows its answers are stored"
+    );
+    for unanswered in ["tok-old", "nope"] {
+        assert_eq!(
+            store
+                .answered_portal_link(unanswered)
+                .await
+                .expect("answered"),
+            None,
+            "{unanswered}"
+        );
+    }
     assert_eq!(
         store.open_portal_link("tok-phq", "x").await.expect("open"),
         None

@@ -3,7 +3,7 @@
 
 use crate::Shared;
 use crate::http::{self, Origin, PageError, render};
-use crate::views::{Layout, Message, PortalDone, PortalForm, Question};
+use crate::views::{Layout, Message, PortalDone, PortalForm, PortalReceived, Question};
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -21,6 +21,22 @@ fn gone(web: &Shared) -> Response {
             link: None,
         },
     )
+}
+
+/// A link that does not open: if its answers are stored, say so — the patient may be retrying
+/// after the reply to their submission was lost — otherwise it no longer works.
+async fn closed(web: &Shared, token: &str) -> Response {
+    match web.app.portal_received(token).await {
+        Ok(Some(r)) => render(
+            StatusCode::OK,
+            &PortalReceived {
+                layout: Layout::bare(web.synthetic),
+                r,
+            },
+        ),
+        Ok(None) => gone(web),
+        Err(e) => PageError(e).into_response(),
+    }
 }
 
 fn questions(inst: &Instrument, given: &[Option<i64>], bad: &[u16]) -> Vec<Question> {
@@ -110,7 +126,7 @@ pub async fn form(
     }
     match web.app.portal_form(&token, &origin.0).await {
         Ok(f) => form_page(&web, token, f.clinic_name, &f.instrument, &[], vec![]),
-        Err(AppError::NotFound) => gone(&web),
+        Err(AppError::NotFound) => closed(&web, &token).await,
         Err(e) => PageError(e).into_response(),
     }
 }
@@ -126,7 +142,7 @@ pub async fn submit(
     }
     let f = match web.app.portal_form(&token, &origin.0).await {
         Ok(f) => f,
-        Err(AppError::NotFound) => return gone(&web),
+        Err(AppError::NotFound) => return closed(&web, &token).await,
         Err(e) => return PageError(e).into_response(),
     };
     let inst = &f.instrument;
@@ -179,7 +195,7 @@ pub async fn submit(
                 vec![(item, message)],
             )
         }
-        Err(AppError::NotFound) => gone(&web),
+        Err(AppError::NotFound) => closed(&web, &token).await,
         Err(e) => PageError(e).into_response(),
     }
 }

@@ -303,6 +303,13 @@ pub struct PortalDone {
 }
 
 #[derive(Template)]
+#[template(path = "portal_received.html")]
+pub struct PortalReceived {
+    pub layout: Layout,
+    pub r: kapstone_app::portal::PortalReceived,
+}
+
+#[derive(Template)]
 #[template(path = "settings.html")]
 pub struct Settings {
     pub layout: Layout,

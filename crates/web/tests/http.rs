@@ -382,13 +382,25 @@ async fn measurement_based_care_journey(store: Arc<dyn Store>) {
     assert!(!r.body.contains("has been notified"));
     assert!(!r.body.contains("Lovelace"));
 
-    // Single use.
-    let r = patient.get(&link).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert!(r.body.contains("no longer works"));
-    let r = patient.post(&link, &phq9(0)).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert!(r.body.contains("no longer works"));
+    // Single use. Coming back (a reply lost to a crash or a dropped connection, or a second
+    // press) the patient is told the answers arrived: no form, no score, no flag, and the
+    // crisis line offered as to anyone.
+    for r in [
+        patient.get(&link).await,
+        patient.post(&link, &phq9(0)).await,
+    ] {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("Your answers were received"), "{}", r.body);
+        assert!(!r.body.contains("no longer works"));
+        assert!(!r.body.contains("<form") && !r.body.contains("name=\"item1\""));
+        assert!(!r.body.contains("Please reach out") && !r.body.contains("role=\"alert\""));
+        assert!(r.body.contains("<strong>988</strong>"), "{}", r.body);
+        assert!(
+            !r.body.contains("Lovelace") && !r.body.contains("PHQ"),
+            "{}",
+            r.body
+        );
+    }
 
     // The alert is on the dashboard and the chart.
     let r = dr.client.get("/dashboard").await;
@@ -2052,6 +2064,49 @@ async fn admins_set_the_clinic_details_and_crisis_text(store: Arc<dyn Store>) {
 
 // ---------------------------------------------------------------------------------------------
 
+/// Only a link whose answers are stored says so: one that expired unused, or was never issued,
+/// still says it no longer works, and takes nothing.
+async fn expired_unanswered_links_still_no_longer_work(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let team = w.team("Team A").await;
+    let mut dr = w
+        .member(
+            "dr.ames@example.org",
+            "Dr Ames",
+            Role::Prescriber,
+            Some(team),
+        )
+        .await;
+    let pid = dr.register("Ada", "Lovelace").await;
+    dr.open_course(&pid).await;
+    let due: DueId = dr.baseline_phq9(&pid).await.parse().expect("due id");
+    let token = "ab".repeat(32);
+    w.store()
+        .create_portal_link(
+            &w.system,
+            due,
+            &token_hash(&token),
+            now() - SignedDuration::from_secs(1),
+        )
+        .await
+        .expect("link");
+    for link in [format!("/p/{token}"), format!("/p/{}", "cd".repeat(32))] {
+        for r in [
+            w.client().get(&link).await,
+            w.client().post(&link, &phq9(0)).await,
+        ] {
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+            assert!(r.body.contains("no longer works"), "{}", r.body);
+            assert!(!r.body.contains("received"), "{}", r.body);
+        }
+    }
+    let due = w.store().due(&w.system, due).await.expect("due");
+    assert_eq!(
+        due.assessment_id, None,
+        "nothing stored through a dead link"
+    );
+}
+
 macro_rules! backend {
     ($backend:ident, $make:path; $($case:ident),+ $(,)?) => {
         mod $backend {
@@ -2092,4 +2147,5 @@ both_backends!(
     admins_staff_the_clinic_and_route_patients_to_teams,
     break_glass_opens_a_record_for_a_while_and_admins_see_why,
     admins_set_the_clinic_details_and_crisis_text,
+    expired_unanswered_links_still_no_longer_work,
 );
