@@ -10,7 +10,11 @@ use kapstone_backup::schedule::Status;
 pub enum BackupState {
     /// The server was started without `--backup-dir`: nothing is being backed up.
     NotScheduled,
-    Scheduled { dir: String, keep: usize, status: Status },
+    Scheduled {
+        dir: String,
+        keep: usize,
+        status: Status,
+    },
 }
 
 impl BackupState {

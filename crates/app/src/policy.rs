@@ -87,9 +87,7 @@ pub fn authorize(role: Role, action: Action, target: Target) -> Result<(), Denie
         // Mental-health professionals write psychotherapy notes; nurses do not.
         PsychotherapyNotes => matches!(role, Role::Prescriber | Role::Therapist),
         ViewOutcomes => matches!(role, Role::Admin | Role::Researcher),
-        ManageUsers | ManageTeams | ManageSettings | ViewAudit | ViewBackups => {
-            role == Role::Admin
-        }
+        ManageUsers | ManageTeams | ManageSettings | ViewAudit | ViewBackups => role == Role::Admin,
     };
     if !role_may {
         return Err(Denied::Role);

@@ -75,8 +75,8 @@ fn age_error(e: age::DecryptError) -> BackupError {
 }
 
 fn parse_manifest(line: &str) -> Result<Manifest> {
-    let value: serde_json::Value = serde_json::from_str(line)
-        .map_err(|e| BackupError::Damaged(format!("manifest: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| BackupError::Damaged(format!("manifest: {e}")))?;
     if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
         return Err(BackupError::NotABackup(
             "its first line is not a kapstone backup manifest".into(),
@@ -131,9 +131,8 @@ impl BackupReader {
     /// agreed with its manifest. Runs on a blocking thread.
     pub fn stream(self, out: mpsc::Sender<DumpChunk>) -> Result<Summary> {
         self.read_all(|chunk| {
-            out.blocking_send(chunk).map_err(|_| {
-                BackupError::Damaged("the restore stopped reading the backup".into())
-            })
+            out.blocking_send(chunk)
+                .map_err(|_| BackupError::Damaged("the restore stopped reading the backup".into()))
         })
     }
 
@@ -201,7 +200,9 @@ impl BackupReader {
             }
         }
         if next_line(&mut self.lines)?.is_some() {
-            return Err(BackupError::Damaged("there is more after the end line".into()));
+            return Err(BackupError::Damaged(
+                "there is more after the end line".into(),
+            ));
         }
         check_against_manifest(&self.manifest, &tally)?;
         send(DumpChunk::End)?;
@@ -258,7 +259,8 @@ fn tally_row(tally: &mut Tally, table: &Table, row: &[Value]) {
         .entry(table.name.clone())
         .or_default() += 1;
     if table.name == "audit_head"
-        && let (Some(Value::Integer(seq)), Some(Value::Text(hash))) = (column("seq"), column("hash"))
+        && let (Some(Value::Integer(seq)), Some(Value::Text(hash))) =
+            (column("seq"), column("hash"))
     {
         tally.heads.insert(
             clinic,
@@ -271,11 +273,14 @@ fn tally_row(tally: &mut Tally, table: &Table, row: &[Value]) {
 }
 
 fn check_against_manifest(manifest: &Manifest, tally: &Tally) -> Result<()> {
-    let mismatch = |what: String| BackupError::Damaged(format!("it disagrees with its manifest: {what}"));
+    let mismatch =
+        |what: String| BackupError::Damaged(format!("it disagrees with its manifest: {what}"));
     let listed: BTreeMap<ClinicId, _> = manifest.clinics.iter().map(|c| (c.id, c)).collect();
     for id in tally.rows.keys() {
         if !listed.contains_key(id) {
-            return Err(mismatch(format!("rows of clinic {id}, which it does not list")));
+            return Err(mismatch(format!(
+                "rows of clinic {id}, which it does not list"
+            )));
         }
     }
     for (id, clinic) in listed {

@@ -39,7 +39,9 @@ pub async fn restore(path: &Path, identities: Identities, target: &dyn Store) ->
 
     let reader = opener(identities).await.map_err(joined)??;
     if reader.manifest != manifest {
-        return Err(BackupError::Damaged("the file changed while it was being restored".into()));
+        return Err(BackupError::Damaged(
+            "the file changed while it was being restored".into(),
+        ));
     }
     target.migrate_to(level).await?;
 
@@ -105,7 +107,9 @@ async fn check_empty(target: &dyn Store, manifest: &Manifest) -> Result<()> {
         return Err(BackupError::TargetNotEmpty(named.join(", ")));
     }
     let applied = target.applied_migrations().await?;
-    if applied.len() > manifest.migrations.len() || manifest.migrations[..applied.len()] != applied[..] {
+    if applied.len() > manifest.migrations.len()
+        || manifest.migrations[..applied.len()] != applied[..]
+    {
         return Err(BackupError::TargetAhead {
             found: applied.last().cloned().unwrap_or_default(),
             backup: manifest.migrations.last().cloned().unwrap_or_default(),

@@ -96,7 +96,13 @@ impl Schedule {
     pub async fn take(&self, store: &dyn Store, database_url: &str) -> Attempt {
         let at = Timestamp::now();
         let name = format!("{PREFIX}{}{SUFFIX}", at.strftime("%Y%m%dT%H%M%SZ"));
-        let result = backup(store, database_url, &self.dir.join(&name), self.encryption()).await;
+        let result = backup(
+            store,
+            database_url,
+            &self.dir.join(&name),
+            self.encryption(),
+        )
+        .await;
         let attempt = match result {
             Ok(w) => Attempt {
                 at,
@@ -126,11 +132,18 @@ impl Schedule {
         attempt
     }
 
-    /// Deletes all but the newest `keep` good backups.
+    /// Deletes all but the newest `keep` good backups, and what a stopped server left half
+    /// written (this runs between backups, so no `.partial` file is still being written).
     fn prune(&self) -> Result<()> {
         let good = good_backups(&self.dir)?;
         for old in good.iter().skip(self.keep) {
             std::fs::remove_file(self.dir.join(&old.file))?;
+        }
+        for entry in std::fs::read_dir(&self.dir)? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if name.starts_with(PREFIX) && name.ends_with(".partial") {
+                std::fs::remove_file(self.dir.join(name))?;
+            }
         }
         Ok(())
     }
@@ -246,7 +259,10 @@ fn good_backups(dir: &Path) -> Result<Vec<GoodBackup>> {
         let Ok(taken) = jiff::civil::DateTime::strptime("%Y%m%dT%H%M%SZ", stamp) else {
             continue;
         };
-        let Ok(taken_at) = taken.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp()) else {
+        let Ok(taken_at) = taken
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|z| z.timestamp())
+        else {
             continue;
         };
         found.push(GoodBackup {
@@ -255,7 +271,7 @@ fn good_backups(dir: &Path) -> Result<Vec<GoodBackup>> {
             bytes: entry.metadata()?.len(),
         });
     }
-    found.sort_by(|a, b| b.taken_at.cmp(&a.taken_at));
+    found.sort_by_key(|b| std::cmp::Reverse(b.taken_at));
     Ok(found)
 }
 
@@ -340,7 +356,14 @@ mod tests {
             .into_iter()
             .map(|g| g.file)
             .collect();
-        assert_eq!(left, ["kapstone-20261201T020000Z.kbk", "kapstone-20261130T200000Z.kbk"]);
+        assert_eq!(
+            left,
+            [
+                "kapstone-20261201T020000Z.kbk",
+                "kapstone-20261130T200000Z.kbk"
+            ]
+        );
+        assert!(!dir.join("kapstone-20261201T080000Z.kbk.partial").exists());
         std::fs::remove_dir_all(&dir).expect("clean");
     }
 }

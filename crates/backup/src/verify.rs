@@ -14,7 +14,9 @@ pub async fn verify(path: &Path, identities: Identities, scratch_dir: &Path) -> 
     create_private_dir(&dir)?;
     let url = format!("sqlite://{}", dir.join("verify.db").display());
     let result = async {
-        let store = SqliteStore::connect(&url).await.map_err(BackupError::Store)?;
+        let store = SqliteStore::connect(&url)
+            .await
+            .map_err(BackupError::Store)?;
         let restored = restore(path, identities, &store).await;
         store.close().await;
         restored

@@ -45,8 +45,7 @@ pub async fn backup(
     };
     let (tx, rx) = mpsc::channel(16);
     let file = partial.clone();
-    let writer =
-        tokio::task::spawn_blocking(move || write_file(rx, &file, encryption, source));
+    let writer = tokio::task::spawn_blocking(move || write_file(rx, &file, encryption, source));
     let read = store.snapshot(tx).await;
     let written = writer
         .await
@@ -167,7 +166,12 @@ fn write_lines<W: Write>(
             }
             DumpChunk::TableEnd(d) => line(&mut gz, json(&Marker::TableEnd(d))?)?,
             DumpChunk::End => {
-                line(&mut gz, json(&Marker::End { tables: written.tables })?)?;
+                line(
+                    &mut gz,
+                    json(&Marker::End {
+                        tables: written.tables,
+                    })?,
+                )?;
                 ended = true;
             }
         }

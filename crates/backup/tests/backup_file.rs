@@ -110,7 +110,10 @@ fn writer(
                 mrn: None,
                 details: details(n),
             };
-            store.create_patient(&ctx, &patient).await.expect("write under load");
+            store
+                .create_patient(&ctx, &patient)
+                .await
+                .expect("write under load");
             written.fetch_add(1, Ordering::Relaxed);
         }
     })
@@ -127,7 +130,11 @@ fn run_age_decrypt(keys: &Keys, file: &Path) -> String {
         .arg(file)
         .output()
         .expect("the age tool must be installed (Debian: age); scripts/test.sh installs it");
-    assert!(out.status.success(), "age: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "age: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut first = String::new();
     BufReader::new(GzDecoder::new(std::fs::File::open(&plain).expect("plain")))
         .read_line(&mut first)
@@ -153,7 +160,14 @@ async fn backup_under_load_restores_into_both_backends(source: Arc<dyn Store>, u
     stop.store(true, Ordering::Relaxed);
     load.await.expect("writer");
     assert!(during > 20, "the writer wrote while the backup ran");
-    assert!(!taken.manifest.source.database.contains("kapstone:kapstone@"), "no password");
+    assert!(
+        !taken
+            .manifest
+            .source
+            .database
+            .contains("kapstone:kapstone@"),
+        "no password"
+    );
 
     // The manifest names the clinic, its rows and its audit tip.
     let clinic = &taken.manifest.clinics[0];
@@ -203,14 +217,19 @@ async fn backup_under_load_restores_into_both_backends(source: Arc<dyn Store>, u
     }
 
     let manifest = run_age_decrypt(&keys, &file);
-    assert!(manifest.contains("\"format\":\"kapstone-backup\""), "{manifest}");
+    assert!(
+        manifest.contains("\"format\":\"kapstone-backup\""),
+        "{manifest}"
+    );
     assert!(manifest.contains("\"format_version\":1"), "{manifest}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_backup_under_load_restores_into_both_backends() {
     let url = testing::sqlite_url();
-    let store = kapstone_store::SqliteStore::connect(&url).await.expect("open");
+    let store = kapstone_store::SqliteStore::connect(&url)
+        .await
+        .expect("open");
     store.migrate().await.expect("migrate");
     backup_under_load_restores_into_both_backends(Arc::new(store), &url).await;
 }
@@ -226,13 +245,19 @@ async fn postgres_backup_under_load_restores_into_both_backends() {
 /// Restores `file` into a fresh database and checks it was refused with nothing written.
 async fn refused(file: &Path, identities: Identities) -> BackupError {
     let target = testing::sqlite_url();
-    let store = kapstone_store::SqliteStore::connect(&target).await.expect("open");
+    let store = kapstone_store::SqliteStore::connect(&target)
+        .await
+        .expect("open");
     let e = kapstone_backup::restore(file, identities, &store)
         .await
         .expect_err("refused");
     assert!(store.occupied_tables().await.expect("occupied").is_empty());
     assert!(
-        store.applied_migrations().await.expect("migrations").is_empty(),
+        store
+            .applied_migrations()
+            .await
+            .expect("migrations")
+            .is_empty(),
         "not even migrated"
     );
     e
@@ -296,7 +321,10 @@ async fn bad_files_and_keys_are_refused_and_nothing_is_written() {
     std::io::Write::write_all(&mut gz, newer.as_bytes()).expect("write");
     gz.finish().expect("finish");
     let e = refused(&future, Vec::new()).await;
-    assert!(matches!(e, BackupError::NewerFormat { found: 2, .. }), "{e}");
+    assert!(
+        matches!(e, BackupError::NewerFormat { found: 2, .. }),
+        "{e}"
+    );
 
     // The unencrypted backup itself restores without a key.
     let target = testing::sqlite_store().await;

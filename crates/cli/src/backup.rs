@@ -1,6 +1,7 @@
 //! `kapstone backup`, `kapstone backup verify`, `kapstone backup new-key` and `kapstone restore`.
 
 use crate::{Failure, open};
+use kapstone_backup::schedule::Schedule;
 use kapstone_backup::{BackupError, Encryption, Identities, Restored, Written};
 use std::path::Path;
 use std::str::FromStr;
@@ -118,7 +119,11 @@ fn print_restored(r: &Restored) {
             .audit_head
             .as_ref()
             .map_or("no audit events".to_string(), |h| {
-                format!("audit chain intact to event {} ({})", h.seq, &h.hash[..12.min(h.hash.len())])
+                format!(
+                    "audit chain intact to event {} ({})",
+                    h.seq,
+                    &h.hash[..12.min(h.hash.len())]
+                )
             });
         println!("  clinic {} ({}): {rows} rows, {head}", c.name, c.id);
     }
@@ -130,6 +135,18 @@ fn print_restored(r: &Restored) {
 
 /// Writes a new age identity to `out` (readable by its owner only) and prints its public key.
 pub fn new_key(out: &Path) -> Result<(), Failure> {
+    let recipient = new_key_file(out)?;
+    println!("{recipient}");
+    eprintln!(
+        "wrote the private key to {}; keep it off this server (whoever holds it can read every backup made to {recipient})",
+        out.display()
+    );
+    Ok(())
+}
+
+/// Writes a new age identity to `out`, with its public key in a comment, and returns the
+/// public key.
+fn new_key_file(out: &Path) -> Result<age::x25519::Recipient, Failure> {
     use age::secrecy::ExposeSecret;
     let identity = age::x25519::Identity::generate();
     let recipient = identity.to_public();
@@ -151,10 +168,83 @@ pub fn new_key(out: &Path) -> Result<(), Failure> {
     std::io::Write::write_all(&mut file, text.as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| Failure::other(format!("{}: {e}", out.display())))?;
-    println!("{recipient}");
-    eprintln!(
-        "wrote the private key to {}; keep it off this server (whoever holds it can read every backup made to {recipient})",
-        out.display()
-    );
-    Ok(())
+    Ok(recipient)
+}
+
+/// `kapstone serve`'s scheduled-backup flags.
+#[derive(clap::Args)]
+pub struct ScheduleArgs {
+    /// Take scheduled backups into this directory (one file each, named by the time).
+    #[arg(long, env = "KAPSTONE_BACKUP_DIR", value_name = "DIR")]
+    backup_dir: Option<std::path::PathBuf>,
+    /// How often: 30m, 6h, 1d…
+    #[arg(
+        long,
+        env = "KAPSTONE_BACKUP_EVERY",
+        default_value = "1d",
+        value_name = "DURATION"
+    )]
+    backup_every: String,
+    /// How many good backups to keep; older ones are deleted.
+    #[arg(
+        long,
+        env = "KAPSTONE_BACKUP_KEEP",
+        default_value_t = 14,
+        value_name = "N"
+    )]
+    backup_keep: usize,
+    /// An age public key (age1…) the backups are encrypted to; repeat for more than one.
+    #[arg(
+        long = "backup-recipient",
+        env = "KAPSTONE_BACKUP_RECIPIENTS",
+        value_delimiter = ',',
+        value_name = "AGE_PUBLIC_KEY"
+    )]
+    backup_recipients: Vec<String>,
+    /// Write scheduled backups compressed but not encrypted.
+    #[arg(long)]
+    backup_unencrypted: bool,
+}
+
+impl ScheduleArgs {
+    /// The schedule the flags describe, or none without `--backup-dir`.
+    pub fn schedule(self) -> Result<Option<Schedule>, Failure> {
+        let Some(dir) = self.backup_dir else {
+            return Ok(None);
+        };
+        Schedule::new(
+            dir,
+            &self.backup_every,
+            self.backup_keep,
+            &self.backup_recipients,
+            self.backup_unencrypted,
+        )
+        .map(Some)
+        .map_err(|e| Failure::input(format!("--{e}")))
+    }
+}
+
+/// The demo's own schedule: daily backups beside its database, encrypted to a key it keeps
+/// there too (synthetic data; a real clinic keeps the private key off the server).
+pub fn demo_schedule(db: &str) -> Result<Schedule, Failure> {
+    let base = db
+        .strip_prefix("sqlite://")
+        .map_or_else(|| "kapstone-demo".to_string(), str::to_string);
+    let dir = std::path::PathBuf::from(format!("{base}-backups"));
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::other(format!("{}: {e}", dir.display())))?;
+    let key = dir.join("demo-backup-key.txt");
+    if !key.exists() {
+        new_key_file(&key)?;
+    }
+    let recipient = key_recipient(&key)?;
+    Schedule::new(dir, "1d", 3, &[recipient], false).map_err(Failure::other)
+}
+
+fn key_recipient(key: &Path) -> Result<String, Failure> {
+    let text = std::fs::read_to_string(key)
+        .map_err(|e| Failure::other(format!("{}: {e}", key.display())))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .map(str::to_string)
+        .ok_or_else(|| Failure::other(format!("{}: no public key line", key.display())))
 }

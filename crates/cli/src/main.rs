@@ -103,6 +103,8 @@ enum Command {
             value_name = "text|json"
         )]
         log_format: LogFormat,
+        #[command(flatten)]
+        backups: backup::ScheduleArgs,
     },
     /// Clinics.
     Clinic {
@@ -340,8 +342,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             smtp_url,
             mail_from,
             log_format,
+            backups,
         } => {
             start_logging(log_format)?;
+            let schedule = backups.schedule()?;
             let lib = library(cli.instruments.as_deref())?;
             let mailer = match (smtp_url, mail_from) {
                 (Some(url), Some(from)) => Some(
@@ -350,7 +354,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ),
                 _ => None,
             };
-            runtime()?.block_on(serve(&db, lib, addr, public_url, mailer))
+            runtime()?.block_on(serve(&db, lib, addr, public_url, mailer, schedule))
         }
         Command::Clinic {
             command:
@@ -551,6 +555,17 @@ async fn app_with_mail(
     ))
 }
 
+/// Starts the backup schedule beside the server and lets admins see it.
+fn with_scheduled_backups(
+    app: kapstone_app::App,
+    schedule: kapstone_backup::schedule::Schedule,
+    db: &str,
+) -> kapstone_app::App {
+    let schedule = Arc::new(schedule);
+    tokio::spawn(schedule.clone().run(app.store().clone(), db.to_string()));
+    app.with_backups(schedule)
+}
+
 fn is_loopback_url(url: &str) -> bool {
     let rest = url.strip_prefix("http://").unwrap_or("");
     let host = rest.split(['/', ':']).next().unwrap_or("");
@@ -610,6 +625,12 @@ async fn run_demo(
         "Two-step sign-in is switched off for this demo clinic only (Settings); a real clinic requires it for every role."
     );
     println!("Press Ctrl-C to stop.");
+    let schedule = backup::demo_schedule(db)?;
+    println!(
+        "Backups of the demo clinic: daily into {} (encrypted to the key there)",
+        schedule.dir.display()
+    );
+    let app = with_scheduled_backups(app, schedule, db);
     let web = kapstone_web::Web::new(app, true);
     tracing::info!(addr = %bound, "serving the synthetic demo");
     kapstone_web::serve_on(web, listener, shutdown::signal())
@@ -625,6 +646,7 @@ async fn serve(
     addr: SocketAddr,
     public_url: Option<String>,
     mailer: Option<kapstone_app::mail::Mailer>,
+    schedule: Option<kapstone_backup::schedule::Schedule>,
 ) -> Result<(), Failure> {
     let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
     if !public_url.starts_with("https://") && !is_loopback_url(&public_url) {
@@ -632,7 +654,10 @@ async fn serve(
             "--public-url: {public_url} is plain http on a network address; serve kapstone behind TLS and give its https:// address"
         )));
     }
-    let app = app_with_mail(db, lib, public_url.clone(), mailer).await?;
+    let mut app = app_with_mail(db, lib, public_url.clone(), mailer).await?;
+    if let Some(schedule) = schedule {
+        app = with_scheduled_backups(app, schedule, db);
+    }
     let listener = kapstone_web::bind(addr)
         .await
         .map_err(|e| Failure::other(format!("cannot listen on {addr}: {e}")))?;

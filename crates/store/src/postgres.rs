@@ -182,7 +182,13 @@ impl Store for PgStore {
 impl crate::dump::Dump for PgStore {
     async fn snapshot(&self, out: tokio::sync::mpsc::Sender<crate::dump::DumpChunk>) -> Result<()> {
         let tables = crate::dump::ordered(&self.schema_description().await?)?;
-        crate::dump::snapshot(&self.pool, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", tables, out).await
+        crate::dump::snapshot(
+            &self.pool,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            tables,
+            out,
+        )
+        .await
     }
 
     async fn occupied_tables(&self) -> Result<Vec<(String, u64)>> {

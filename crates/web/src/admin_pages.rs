@@ -3,12 +3,12 @@
 use crate::http::{Origin, PageError, render};
 use crate::views::{AdminPatient, Audit, AuditRow, BackupRow, Backups, Settings, StaffPage};
 use crate::{Shared, Web, check_csrf};
-use kapstone_app::backups::BackupState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kapstone_app::AppError;
 use kapstone_app::auth::Staff;
+use kapstone_app::backups::BackupState;
 use kapstone_app::clinical::vocab::Role;
 use kapstone_app::model::{AuditFilter, CareTeamId, ClinicSettings, PatientId};
 

@@ -127,7 +127,9 @@ impl Value {
             }
             ColumnType::Date => Value::Date(text()?.parse().map_err(|_| bad("not a date"))?),
             ColumnType::Text => Value::Text(text()?.to_string()),
-            ColumnType::Integer => Value::Integer(json.as_i64().ok_or_else(|| bad("not an integer"))?),
+            ColumnType::Integer => {
+                Value::Integer(json.as_i64().ok_or_else(|| bad("not an integer"))?)
+            }
             ColumnType::Boolean => match json {
                 J::Bool(b) => Value::Boolean(*b),
                 _ => return Err(bad("not a boolean")),
@@ -198,8 +200,6 @@ pub trait Dump {
     /// Loads the tables and rows `input` sends (the chunks a snapshot sends, census excepted) in
     /// one transaction, then reads every loaded table back and commits only if each table's
     /// count and digest equal what was sent. Returns the digests read back.
-    async fn load(
-        &self,
-        input: mpsc::Receiver<DumpChunk>,
-    ) -> Result<BTreeMap<String, TableDigest>>;
+    async fn load(&self, input: mpsc::Receiver<DumpChunk>)
+    -> Result<BTreeMap<String, TableDigest>>;
 }

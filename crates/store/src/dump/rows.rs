@@ -50,9 +50,9 @@ where
     }
     Ok(match ty {
         ColumnType::Uuid => or_null(row.try_get::<Option<Uuid>, _>(i)?, Value::Uuid),
-        ColumnType::Timestamp => or_null(row.try_get::<Option<Ts>, _>(i)?, |t| {
-            Value::Timestamp(t.0)
-        }),
+        ColumnType::Timestamp => {
+            or_null(row.try_get::<Option<Ts>, _>(i)?, |t| Value::Timestamp(t.0))
+        }
         ColumnType::Date => or_null(row.try_get::<Option<jiff_sqlx::Date>, _>(i)?, |d| {
             Value::Date(d.to_jiff())
         }),
@@ -207,11 +207,15 @@ where
         batch.push(values);
         if batch.len() == BATCH_ROWS {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
-            out.send(DumpChunk::Rows(full)).await.map_err(|_| closed())?;
+            out.send(DumpChunk::Rows(full))
+                .await
+                .map_err(|_| closed())?;
         }
     }
     if let (Some(out), false) = (out, batch.is_empty()) {
-        out.send(DumpChunk::Rows(batch)).await.map_err(|_| closed())?;
+        out.send(DumpChunk::Rows(batch))
+            .await
+            .map_err(|_| closed())?;
     }
     Ok(digest.finish())
 }
@@ -283,12 +287,18 @@ where
         .fetch_all(&mut *tx)
         .await?
     {
-        census.clinics.entry(ClinicId(h.try_get(0)?)).or_default().audit_head = Some(AuditTip {
+        census
+            .clinics
+            .entry(ClinicId(h.try_get(0)?))
+            .or_default()
+            .audit_head = Some(AuditTip {
             seq: h.try_get(1)?,
             hash: h.try_get(2)?,
         });
     }
-    out.send(DumpChunk::Census(census)).await.map_err(|_| closed())?;
+    out.send(DumpChunk::Census(census))
+        .await
+        .map_err(|_| closed())?;
     for table in tables {
         out.send(DumpChunk::Table(table.clone()))
             .await

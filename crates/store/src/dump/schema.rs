@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 pub(crate) fn tables(description: &[String]) -> Result<Vec<Table>> {
     let mut tables: BTreeMap<String, Table> = BTreeMap::new();
     let mut columns: BTreeMap<String, Vec<(u32, Column)>> = BTreeMap::new();
-    let unexpected = |line: &str| StoreError::Corrupt(format!("schema line not understood: {line}"));
+    let unexpected =
+        |line: &str| StoreError::Corrupt(format!("schema line not understood: {line}"));
     for line in description {
         let mut words = line.split(' ');
         let (Some(table), Some(kind)) = (words.next(), words.next()) else {
@@ -34,7 +35,7 @@ pub(crate) fn tables(description: &[String]) -> Result<Vec<Table>> {
                     Column {
                         name: name.to_string(),
                         ty: ColumnType::from_logical(ty)?,
-                        nullable: null == &["null"],
+                        nullable: null == ["null"],
                     },
                 ));
             }
