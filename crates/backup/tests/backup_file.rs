@@ -229,7 +229,8 @@ async fn sqlite_backup_under_load_restores_into_both_backends() {
     let url = testing::sqlite_url();
     let store = kapstone_store::SqliteStore::connect(&url)
         .await
-        .expect("open");
+        .expect("open")
+        .with_keys(testing::test_keys());
     store.migrate().await.expect("migrate");
     backup_under_load_restores_into_both_backends(Arc::new(store), &url).await;
 }
@@ -237,7 +238,10 @@ async fn sqlite_backup_under_load_restores_into_both_backends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_backup_under_load_restores_into_both_backends() {
     let url = testing::postgres_url().await;
-    let store = kapstone_store::PgStore::connect(&url).await.expect("open");
+    let store = kapstone_store::PgStore::connect(&url)
+        .await
+        .expect("open")
+        .with_keys(testing::test_keys());
     store.migrate().await.expect("migrate");
     backup_under_load_restores_into_both_backends(Arc::new(store), &url).await;
 }

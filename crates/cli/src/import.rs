@@ -20,6 +20,7 @@ pub async fn import(
     by: &str,
     clinic: Option<String>,
     team: Option<String>,
+    keys: std::sync::Arc<kapstone_keys::Keyring>,
 ) -> Result<(), Failure> {
     let files = ImportFiles {
         patients: read(dir, "patients.csv")?,
@@ -27,7 +28,7 @@ pub async fn import(
         doses: read(dir, "doses.csv")?,
         assessments: read(dir, "assessments.csv")?,
     };
-    let app = app(db, lib, "http://127.0.0.1:8080".into()).await?;
+    let app = app(db, lib, "http://127.0.0.1:8080".into(), Some(keys)).await?;
     let store = app.store();
     let clinic = pick_clinic(store.as_ref(), clinic).await?;
     let user = store

@@ -4,6 +4,7 @@
 mod backup;
 mod demo;
 mod import;
+mod keys;
 mod progress;
 mod report;
 mod score;
@@ -105,6 +106,13 @@ enum Command {
         log_format: LogFormat,
         #[command(flatten)]
         backups: backup::ScheduleArgs,
+        #[command(flatten)]
+        keys: keys::KeyArgs,
+    },
+    /// Field encryption keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
     },
     /// Clinics.
     Clinic {
@@ -169,6 +177,8 @@ enum Command {
         /// Put the imported patients on this care team (created if it does not exist).
         #[arg(long)]
         team: Option<String>,
+        #[command(flatten)]
+        keys: keys::KeyArgs,
     },
 }
 
@@ -244,6 +254,26 @@ enum BackupCommand {
     NewKey {
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a new field encryption key file (readable by its owner only).
+    New {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put a new sealing key at the head of the key file and re-seal every encrypted value
+    /// under it, while the server runs (it picks up the changed file).
+    Rotate {
+        #[arg(long, env = "KAPSTONE_DB", default_value = "sqlite://kapstone.db")]
+        db: String,
+        #[arg(long, env = "KAPSTONE_KEY_FILE", value_name = "FILE")]
+        key_file: PathBuf,
+        /// Then remove the old keys from the file (keep a copy for older backups).
+        #[arg(long)]
+        retire: bool,
     },
 }
 
@@ -343,9 +373,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             mail_from,
             log_format,
             backups,
+            keys,
         } => {
             start_logging(log_format)?;
             let schedule = backups.schedule()?;
+            let keys = keys.required("serve")?;
             let lib = library(cli.instruments.as_deref())?;
             let mailer = match (smtp_url, mail_from) {
                 (Some(url), Some(from)) => Some(
@@ -354,7 +386,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ),
                 _ => None,
             };
-            runtime()?.block_on(serve(&db, lib, addr, public_url, mailer, schedule))
+            runtime()?.block_on(serve(&db, lib, addr, public_url, mailer, schedule, keys))
         }
         Command::Clinic {
             command:
@@ -421,6 +453,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let encryption = backup::encryption(&take.recipients, take.unencrypted)?;
             runtime()?.block_on(backup::backup(&take.db, &out, encryption))
         }
+        Command::Keys {
+            command: KeysCommand::New { out },
+        } => keys::new(&out),
+        Command::Keys {
+            command:
+                KeysCommand::Rotate {
+                    db,
+                    key_file,
+                    retire,
+                },
+        } => runtime()?.block_on(keys::rotate(&db, &key_file, retire)),
         Command::Restore { file, db, identity } => {
             runtime()?.block_on(backup::restore(&file, &db, identity.as_deref()))
         }
@@ -430,9 +473,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             by,
             clinic,
             team,
+            keys,
         } => {
             let lib = library(cli.instruments.as_deref())?;
-            runtime()?.block_on(import::import(&dir, &db, lib, &by, clinic, team))
+            let keys = keys.required("import")?;
+            runtime()?.block_on(import::import(&dir, &db, lib, &by, clinic, team, keys))
         }
     }
 }
@@ -494,6 +539,21 @@ async fn open(db: &str) -> Result<Box<dyn kapstone_store::Store>, Failure> {
     })
 }
 
+async fn open_with_keys(
+    db: &str,
+    keys: Arc<kapstone_keys::Keyring>,
+) -> Result<Box<dyn kapstone_store::Store>, Failure> {
+    kapstone_store::connect_with_keys(db, keys)
+        .await
+        .map_err(|e| match e {
+            kapstone_store::StoreError::UnsupportedUrl(_) => Failure::input(format!("--db: {e}")),
+            other => Failure::other(format!(
+                "cannot open {}: {other}",
+                kapstone_store::redact_url(db)
+            )),
+        })
+}
+
 async fn migrate(db: &str) -> Result<(), Failure> {
     let store = open(db).await?;
     store
@@ -528,21 +588,34 @@ async fn audit_verify(db: &str) -> Result<(), Failure> {
     }
 }
 
-async fn app(db: &str, lib: Library, public_url: String) -> Result<kapstone_app::App, Failure> {
-    app_with_mail(db, lib, public_url, None).await
+async fn app(
+    db: &str,
+    lib: Library,
+    public_url: String,
+    keys: Option<Arc<kapstone_keys::Keyring>>,
+) -> Result<kapstone_app::App, Failure> {
+    app_with_mail(db, lib, public_url, None, keys).await
 }
 
+/// The application on the database; with keys, checked against the encrypted values first.
 async fn app_with_mail(
     db: &str,
     lib: Library,
     public_url: String,
     mailer: Option<kapstone_app::mail::Mailer>,
+    keys: Option<Arc<kapstone_keys::Keyring>>,
 ) -> Result<kapstone_app::App, Failure> {
-    let store = open(db).await?;
+    let store = match &keys {
+        Some(k) => open_with_keys(db, k.clone()).await?,
+        None => open(db).await?,
+    };
     store
         .migrate()
         .await
         .map_err(|e| Failure::other(e.to_string()))?;
+    if keys.is_some() {
+        keys::start_up(store.as_ref()).await?;
+    }
     let config = kapstone_app::Config {
         public_url,
         password_cost: Default::default(),
@@ -587,7 +660,8 @@ async fn run_demo(
         .local_addr()
         .map_err(|e| Failure::other(e.to_string()))?;
     let public_url = format!("http://{bound}");
-    let app = app(db, lib, public_url.clone()).await?;
+    let keys = keys::demo_keys(db)?;
+    let app = app(db, lib, public_url.clone(), Some(keys)).await?;
     let started = std::time::Instant::now();
     match demo::existing(&app).await.map_err(Failure::other)? {
         Some(_) => println!(
@@ -647,6 +721,7 @@ async fn serve(
     public_url: Option<String>,
     mailer: Option<kapstone_app::mail::Mailer>,
     schedule: Option<kapstone_backup::schedule::Schedule>,
+    keys: Arc<kapstone_keys::Keyring>,
 ) -> Result<(), Failure> {
     let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
     if !public_url.starts_with("https://") && !is_loopback_url(&public_url) {
@@ -654,7 +729,7 @@ async fn serve(
             "--public-url: {public_url} is plain http on a network address; serve kapstone behind TLS and give its https:// address"
         )));
     }
-    let mut app = app_with_mail(db, lib, public_url.clone(), mailer).await?;
+    let mut app = app_with_mail(db, lib, public_url.clone(), mailer, Some(keys)).await?;
     if let Some(schedule) = schedule {
         app = with_scheduled_backups(app, schedule, db);
     }
@@ -737,7 +812,7 @@ async fn user_add(
     team: Option<String>,
     public_url: String,
 ) -> Result<(), Failure> {
-    let app = app(db, lib, public_url).await?;
+    let app = app(db, lib, public_url, None).await?;
     let clinic = &pick_clinic(app.store().as_ref(), clinic).await?;
     let ctx = kapstone_store::model::AuditContext {
         clinic_id: clinic.id,

@@ -38,7 +38,7 @@ pub async fn run(
             "--out: a PDF is binary; give --out FILE or redirect standard output",
         ));
     }
-    let app = app(db, lib, "http://127.0.0.1:8080".into()).await?;
+    let app = app(db, lib, "http://127.0.0.1:8080".into(), None).await?;
     let store = app.store();
     let clinic = pick_clinic(store.as_ref(), clinic).await?;
     let ctx = AuditContext {

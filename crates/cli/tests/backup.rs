@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 fn kapstone(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kapstone"))
+        .env("KAPSTONE_KEYS", kapstone_store::testing::TEST_KEYS)
         .args(args)
         .env_remove("KAPSTONE_DB")
         .env_remove("KAPSTONE_BACKUP_IDENTITY")
@@ -194,6 +195,7 @@ fn serve_takes_scheduled_backups_that_verify() {
 
     let server = Server(
         Command::new(env!("CARGO_BIN_EXE_kapstone"))
+            .env("KAPSTONE_KEYS", kapstone_store::testing::TEST_KEYS)
             .args([
                 "serve",
                 "--db",

@@ -376,6 +376,7 @@ async fn start(bin: &Path, url: &str, log: &Path) -> (Child, u16) {
         .open(log)
         .expect("server log");
     let mut child = Command::new(bin)
+        .env("KAPSTONE_KEYS", kapstone_store::testing::TEST_KEYS)
         .args(["serve", "--db", url, "--addr", &format!("127.0.0.1:{port}")])
         .env_remove("KAPSTONE_DB")
         .env_remove("KAPSTONE_INSTRUMENTS")
@@ -409,6 +410,7 @@ fn sigkill(child: &mut Child) {
 
 fn audit_verify(bin: &Path, url: &str) -> Result<String, String> {
     let out = Command::new(bin)
+        .env("KAPSTONE_KEYS", kapstone_store::testing::TEST_KEYS)
         .args(["audit", "verify", "--db", url])
         .env_remove("KAPSTONE_DB")
         .output()
@@ -693,7 +695,10 @@ async fn crash_rounds(backend: &str, url: String, store: Arc<dyn Store>, db: Db)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_survives_sigkill_mid_submission() {
     let url = testing::sqlite_url();
-    let store = SqliteStore::connect(&url).await.expect("open sqlite");
+    let store = SqliteStore::connect(&url)
+        .await
+        .expect("open sqlite")
+        .with_keys(kapstone_store::testing::test_keys());
     store.migrate().await.expect("migrate");
     let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
         .fetch_one(store.pool())
@@ -713,7 +718,10 @@ async fn sqlite_survives_sigkill_mid_submission() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_survives_sigkill_mid_submission() {
     let url = testing::postgres_url().await;
-    let store = PgStore::connect(&url).await.expect("open postgres");
+    let store = PgStore::connect(&url)
+        .await
+        .expect("open postgres")
+        .with_keys(kapstone_store::testing::test_keys());
     store.migrate().await.expect("migrate");
     let mut settings = Vec::new();
     for s in [

@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 fn kapstone(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kapstone"))
+        .env("KAPSTONE_KEYS", kapstone_store::testing::TEST_KEYS)
         .args(args)
         .env_remove("KAPSTONE_DB")
         .env_remove("KAPSTONE_INSTRUMENTS")
@@ -320,7 +321,9 @@ fn documents(url: &str, tmp: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_on_sqlite() {
     let url = testing::sqlite_url();
-    let store = kapstone_store::connect(&url).await.expect("store");
+    let store = kapstone_store::connect_with_keys(&url, testing::test_keys())
+        .await
+        .expect("store");
     store.migrate().await.expect("migrate");
     imports(&url, store.as_ref()).await;
 }
@@ -328,7 +331,9 @@ async fn import_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_on_postgres() {
     let url = testing::postgres_url().await;
-    let store = kapstone_store::connect(&url).await.expect("store");
+    let store = kapstone_store::connect_with_keys(&url, testing::test_keys())
+        .await
+        .expect("store");
     store.migrate().await.expect("migrate");
     imports(&url, store.as_ref()).await;
 }

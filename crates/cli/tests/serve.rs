@@ -18,6 +18,7 @@ impl Drop for Server {
 /// Starts `kapstone serve` on a free port; returns it, its address and its log lines.
 fn start(db: &str) -> (Server, String, Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kapstone"))
+        .env("KAPSTONE_KEYS", kapstone_store::testing::TEST_KEYS)
         .args(["serve", "--db", db, "--addr", "127.0.0.1:0"])
         .env_remove("KAPSTONE_DB")
         .env_remove("RUST_LOG")

@@ -69,7 +69,9 @@ pub enum KeyError {
     NoKey,
     #[error("a value is sealed with key {0}, which the key file does not hold")]
     UnknownKey(String),
-    #[error("a value sealed with key {0} does not open: the key file's key {0} is not the key it was sealed with, or the value was altered")]
+    #[error(
+        "a value sealed with key {0} does not open: the key file's key {0} is not the key it was sealed with, or the value was altered"
+    )]
     WrongKey(String),
     #[error("a {0} value is stored unencrypted")]
     Plaintext(String),
@@ -351,7 +353,11 @@ impl Keyring {
             .map_err(|_| KeyError::Malformed("encryption failed".into()))?;
         let mut bytes = nonce.to_vec();
         bytes.extend_from_slice(&sealed);
-        Ok(format!("{PREFIX}{}:{}", key.id, URL_SAFE_NO_PAD.encode(bytes)))
+        Ok(format!(
+            "{PREFIX}{}:{}",
+            key.id,
+            URL_SAFE_NO_PAD.encode(bytes)
+        ))
     }
 
     /// Opens a value `seal` made for the same field and clinic.
@@ -362,7 +368,10 @@ impl Keyring {
         stored: &str,
     ) -> Result<String, KeyError> {
         let Some(id) = key_id(stored) else {
-            return Err(KeyError::Plaintext(format!("{}.{}", field.table, field.column)));
+            return Err(KeyError::Plaintext(format!(
+                "{}.{}",
+                field.table, field.column
+            )));
         };
         if !self.ids().iter().any(|k| k == id) {
             self.refresh();
@@ -441,14 +450,22 @@ mod tests {
         let id = Keyring::create_file(&path).expect("create");
         let ring = Keyring::from_file(&path).expect("read");
         let sealed = ring
-            .seal(Field::NOTE_BODY, &"clinic-a", "Patient tolerated the session well")
+            .seal(
+                Field::NOTE_BODY,
+                &"clinic-a",
+                "Patient tolerated the session well",
+            )
             .expect("seal");
         assert!(sealed.starts_with(&format!("ks1:{id}:")), "{sealed}");
         assert!(!sealed.contains("tolerated"));
         assert_ne!(
             sealed,
-            ring.seal(Field::NOTE_BODY, &"clinic-a", "Patient tolerated the session well")
-                .expect("seal"),
+            ring.seal(
+                Field::NOTE_BODY,
+                &"clinic-a",
+                "Patient tolerated the session well"
+            )
+            .expect("seal"),
             "a fresh nonce each time"
         );
         assert_eq!(
@@ -482,7 +499,11 @@ mod tests {
             other.open(Field::NOTE_BODY, &"clinic-a", &sealed),
             Err(KeyError::WrongKey(id.clone()))
         );
-        assert_eq!(format!("{ring:?}"), format!("Keyring([\"{id}\"])"), "no secret in Debug");
+        assert_eq!(
+            format!("{ring:?}"),
+            format!("Keyring([\"{id}\"])"),
+            "no secret in Debug"
+        );
         std::fs::remove_file(&path).expect("clean");
     }
 
@@ -491,16 +512,23 @@ mod tests {
         let path = scratch();
         let first = Keyring::create_file(&path).expect("create");
         let ring = Keyring::from_file(&path).expect("read");
-        let old = ring.seal(Field::TOTP_SECRET, &"c", "JBSWY3DPEHPK3PXP").expect("seal");
+        let old = ring
+            .seal(Field::TOTP_SECRET, &"c", "JBSWY3DPEHPK3PXP")
+            .expect("seal");
         // File timestamps can be coarse: make sure the change is seen as one.
         std::thread::sleep(std::time::Duration::from_millis(20));
         let second = Keyring::add_to_file(&path).expect("add");
-        let touched = std::fs::File::options().append(true).open(&path).expect("open");
+        let touched = std::fs::File::options()
+            .append(true)
+            .open(&path)
+            .expect("open");
         touched
             .set_modified(SystemTime::now() + std::time::Duration::from_secs(1))
             .expect("touch");
         assert_eq!(ring.sealing_id(), Some(second.clone()));
-        let new = ring.seal(Field::TOTP_SECRET, &"c", "JBSWY3DPEHPK3PXP").expect("seal");
+        let new = ring
+            .seal(Field::TOTP_SECRET, &"c", "JBSWY3DPEHPK3PXP")
+            .expect("seal");
         assert_eq!(key_id(&new), Some(second.as_str()));
         assert_eq!(
             ring.open(Field::TOTP_SECRET, &"c", &old).as_deref(),

@@ -15,6 +15,7 @@ macro_rules! impl_store {
             CourseStatus, EncounterKind, EncounterStatus, Indication, Route,
         };
         use kapstone_clinical::vocab::{Role, Sex};
+        use kapstone_keys::{Field, Keyring};
         use sqlx::Row;
         use uuid::Uuid;
 
@@ -70,8 +71,13 @@ macro_rules! impl_store {
             })
         }
 
-        fn patient_from(row: &DbRow) -> Result<Patient> {
+        fn patient_from(row: &DbRow, keys: &Keyring) -> Result<Patient> {
             let sex: String = row.try_get("sex")?;
+            let clinic: Uuid = row.try_get("clinic_id")?;
+            let open = |field: Field, column: &str| -> Result<Option<String>> {
+                let stored: Option<String> = row.try_get(column)?;
+                Ok(keys.open_opt(field, &clinic, stored.as_deref())?)
+            };
             Ok(Patient {
                 id: PatientId(row.try_get("id")?),
                 clinic_id: ClinicId(row.try_get("clinic_id")?),
@@ -81,9 +87,9 @@ macro_rules! impl_store {
                     family_name: row.try_get("family_name")?,
                     birth_date: row.try_get::<jiff_sqlx::Date, _>("birth_date")?.to_jiff(),
                     sex: Sex::parse(&sex).map_err(|e| corrupt("sex", e))?,
-                    email: row.try_get("email")?,
-                    phone: row.try_get("phone")?,
-                    postal_code: row.try_get("postal_code")?,
+                    email: open(Field::PATIENT_EMAIL, "email")?,
+                    phone: open(Field::PATIENT_PHONE, "phone")?,
+                    postal_code: open(Field::PATIENT_POSTAL_CODE, "postal_code")?,
                 },
                 created_at: ts(row, "created_at")?,
                 updated_at: ts(row, "updated_at")?,
@@ -329,8 +335,9 @@ macro_rules! impl_store {
             Ok(format!("K{:06}", row.try_get::<i64, _>("mrn_counter")?))
         }
 
-        async fn insert_patient_row(tx: &mut Tx, p: &Patient) -> Result<()> {
+        async fn insert_patient_row(tx: &mut Tx, keys: &Keyring, p: &Patient) -> Result<()> {
             let d = &p.details;
+            let seal = |field: Field, plain: &Option<String>| keys.seal_opt(field, &p.clinic_id.0, plain.as_deref());
             sqlx::query(
                 "INSERT INTO patient (clinic_id, id, mrn, given_name, family_name, birth_date, sex, \
                  email, phone, postal_code, created_at, updated_at) \
@@ -343,9 +350,9 @@ macro_rules! impl_store {
             .bind(d.family_name.trim())
             .bind(jiff_sqlx::ToSqlx::to_sqlx(d.birth_date))
             .bind(d.sex.as_str())
-            .bind(&d.email)
-            .bind(&d.phone)
-            .bind(&d.postal_code)
+            .bind(seal(Field::PATIENT_EMAIL, &d.email)?)
+            .bind(seal(Field::PATIENT_PHONE, &d.phone)?)
+            .bind(seal(Field::PATIENT_POSTAL_CODE, &d.postal_code)?)
             .bind(Ts(p.created_at))
             .bind(Ts(p.updated_at))
             .execute(&mut **tx)
@@ -819,14 +826,26 @@ macro_rules! impl_store {
                 Ok(self.pool.begin_with($begin).await?)
             }
 
-            async fn patient_in(tx: &mut Tx, ctx: &AuditContext, id: PatientId) -> Result<Patient> {
+            /// That the patient exists in the caller's clinic.
+            async fn patient_in(tx: &mut Tx, ctx: &AuditContext, id: PatientId) -> Result<()> {
+                sqlx::query("SELECT 1 FROM patient WHERE clinic_id = $1 AND id = $2")
+                    .bind(ctx.clinic_id.0)
+                    .bind(id.0)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("patient", id))?;
+                Ok(())
+            }
+
+            /// The patient, contact details opened.
+            async fn patient_read(&self, tx: &mut Tx, ctx: &AuditContext, id: PatientId) -> Result<Patient> {
                 let row = sqlx::query("SELECT * FROM patient WHERE clinic_id = $1 AND id = $2")
                     .bind(ctx.clinic_id.0)
                     .bind(id.0)
                     .fetch_optional(&mut **tx)
                     .await?
                     .ok_or_else(|| StoreError::not_found("patient", id))?;
-                patient_from(&row)
+                patient_from(&row, &self.keys)
             }
 
             async fn course_in(tx: &mut Tx, ctx: &AuditContext, id: CourseId) -> Result<Course> {
@@ -1039,7 +1058,7 @@ macro_rules! impl_store {
                     created_at: at,
                     updated_at: at,
                 };
-                insert_patient_row(&mut tx, &p).await?;
+                insert_patient_row(&mut tx, &self.keys, &p).await?;
                 append_audit(&mut tx, ctx, Entry {
                     action: "patient.create",
                     patient: Some(p.id),
@@ -1048,14 +1067,14 @@ macro_rules! impl_store {
                     detail: serde_json::json!({}),
                 })
                 .await?;
-                let stored = Self::patient_in(&mut tx, ctx, p.id).await?;
+                let stored = self.patient_read(&mut tx, ctx, p.id).await?;
                 tx.commit().await?;
                 Ok(stored)
             }
 
             async fn patient(&self, ctx: &AuditContext, id: PatientId) -> Result<Patient> {
                 let mut tx = self.tx().await?;
-                let p = Self::patient_in(&mut tx, ctx, id).await?;
+                let p = self.patient_read(&mut tx, ctx, id).await?;
                 append_audit(&mut tx, ctx, Entry {
                     action: "patient.read",
                     patient: Some(id),
@@ -1076,7 +1095,7 @@ macro_rules! impl_store {
             ) -> Result<Patient> {
                 check_details(details)?;
                 let mut tx = self.tx().await?;
-                let before = Self::patient_in(&mut tx, ctx, id).await?;
+                let before = self.patient_read(&mut tx, ctx, id).await?;
                 sqlx::query(
                     "UPDATE patient SET given_name = $3, family_name = $4, birth_date = $5, sex = $6, \
                      email = $7, phone = $8, postal_code = $9, updated_at = $10 \
@@ -1088,9 +1107,9 @@ macro_rules! impl_store {
                 .bind(details.family_name.trim())
                 .bind(jiff_sqlx::ToSqlx::to_sqlx(details.birth_date))
                 .bind(details.sex.as_str())
-                .bind(&details.email)
-                .bind(&details.phone)
-                .bind(&details.postal_code)
+                .bind(self.keys.seal_opt(Field::PATIENT_EMAIL, &ctx.clinic_id.0, details.email.as_deref())?)
+                .bind(self.keys.seal_opt(Field::PATIENT_PHONE, &ctx.clinic_id.0, details.phone.as_deref())?)
+                .bind(self.keys.seal_opt(Field::PATIENT_POSTAL_CODE, &ctx.clinic_id.0, details.postal_code.as_deref())?)
                 .bind(Ts(now()))
                 .execute(&mut *tx)
                 .await?;
@@ -1116,7 +1135,7 @@ macro_rules! impl_store {
                     detail: serde_json::json!({ "changed": changed }),
                 })
                 .await?;
-                let p = Self::patient_in(&mut tx, ctx, id).await?;
+                let p = self.patient_read(&mut tx, ctx, id).await?;
                 tx.commit().await?;
                 Ok(p)
             }
@@ -1152,7 +1171,10 @@ macro_rules! impl_store {
                 .bind(scope.user())
                 .fetch_all(&mut *tx)
                 .await?;
-                let found = rows.iter().map(patient_from).collect::<Result<Vec<_>>>()?;
+                let found = rows
+                    .iter()
+                    .map(|r| patient_from(r, &self.keys))
+                    .collect::<Result<Vec<_>>>()?;
                 append_audit(&mut tx, ctx, Entry {
                     action: "patient.search",
                     patient: None,
@@ -1176,7 +1198,7 @@ macro_rules! impl_store {
                     return Err(StoreError::invalid("protocol", "must name the protocol template"));
                 }
                 let mut tx = self.tx().await?;
-                Self::patient_in(&mut tx, ctx, new.patient_id).await?;
+                $store::patient_in(&mut tx, ctx, new.patient_id).await?;
                 let course = Course {
                     id: CourseId::new(),
                     clinic_id: ctx.clinic_id,
@@ -1463,7 +1485,7 @@ macro_rules! impl_store {
 
             async fn patient_chart(&self, ctx: &AuditContext, patient: PatientId, recent: usize) -> Result<PatientChart> {
                 let mut tx = self.tx().await?;
-                let p = $store::patient_in(&mut tx, ctx, patient).await?;
+                let p = self.patient_read(&mut tx, ctx, patient).await?;
                 let chart = PatientChart {
                     courses: courses_in(&mut tx, ctx, patient).await?,
                     encounters: patient_encounters_in(&mut tx, ctx, patient).await?,
@@ -1493,7 +1515,7 @@ macro_rules! impl_store {
 
             async fn assessments_of(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Assessment>> {
                 let mut tx = self.tx().await?;
-                Self::patient_in(&mut tx, ctx, patient).await?;
+                $store::patient_in(&mut tx, ctx, patient).await?;
                 let rows = sqlx::query(
                     "SELECT * FROM assessment WHERE clinic_id = $1 AND patient_id = $2 ORDER BY administered_at, id",
                 )
@@ -1541,7 +1563,7 @@ macro_rules! impl_store {
 
             async fn alerts_of(&self, ctx: &AuditContext, patient: PatientId) -> Result<Vec<Alert>> {
                 let mut tx = self.tx().await?;
-                Self::patient_in(&mut tx, ctx, patient).await?;
+                $store::patient_in(&mut tx, ctx, patient).await?;
                 let list = alerts_in(&mut tx, ctx, patient).await?;
                 audit_read(&mut tx, ctx, "alert.list", Some(patient), "alert", None, list.len()).await?;
                 tx.commit().await?;

@@ -44,12 +44,14 @@ macro_rules! impl_access {
             })
         }
 
-        fn credential_from(row: &DbRow) -> Result<Credential> {
+        fn credential_from(row: &DbRow, keys: &Keyring) -> Result<Credential> {
+            let clinic: Uuid = row.try_get("clinic_id")?;
+            let secret: Option<String> = row.try_get("totp_secret")?;
             Ok(Credential {
-                clinic_id: ClinicId(row.try_get("clinic_id")?),
+                clinic_id: ClinicId(clinic),
                 user_id: UserId(row.try_get("user_id")?),
                 password_hash: row.try_get("password_hash")?,
-                totp_secret: row.try_get("totp_secret")?,
+                totp_secret: keys.open_opt(Field::TOTP_SECRET, &clinic, secret.as_deref())?,
                 totp_confirmed: row.try_get("totp_confirmed")?,
                 totp_last_step: row.try_get("totp_last_step")?,
                 failed_attempts: row.try_get("failed_attempts")?,
@@ -402,7 +404,7 @@ macro_rules! impl_access {
                     .bind(user.0)
                     .fetch_optional(&self.pool)
                     .await?;
-                row.as_ref().map(credential_from).transpose()
+                row.as_ref().map(|r| credential_from(r, &self.keys)).transpose()
             }
 
             async fn save_credential(&self, ctx: &AuditContext, c: &Credential) -> Result<()> {
@@ -420,7 +422,7 @@ macro_rules! impl_access {
                 .bind(c.clinic_id.0)
                 .bind(c.user_id.0)
                 .bind(&c.password_hash)
-                .bind(&c.totp_secret)
+                .bind(self.keys.seal_opt(Field::TOTP_SECRET, &c.clinic_id.0, c.totp_secret.as_deref())?)
                 .bind(c.totp_confirmed)
                 .bind(c.totp_last_step)
                 .bind(c.failed_attempts)

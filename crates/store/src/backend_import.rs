@@ -35,7 +35,7 @@ macro_rules! impl_import {
                         created_at: at,
                         updated_at: at,
                     };
-                    insert_patient_row(&mut tx, &p).await?;
+                    insert_patient_row(&mut tx, &self.keys, &p).await?;
                     for team in &ip.teams {
                         sqlx::query(
                             "INSERT INTO care_team_patient (clinic_id, team_id, patient_id) VALUES ($1, $2, $3) \

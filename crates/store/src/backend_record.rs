@@ -159,19 +159,22 @@ macro_rules! impl_record {
             })
         }
 
-        fn screening_from(row: &DbRow) -> Result<Screening> {
+        fn screening_from(row: &DbRow, keys: &Keyring) -> Result<Screening> {
             use kapstone_clinical::dosing::screening::{Decision, PregnancyStatus};
+            let clinic: Uuid = row.try_get("clinic_id")?;
+            let findings = keys.open(Field::SCREENING_FINDINGS, &clinic, &row.try_get::<String, _>("findings")?)?;
+            let notes: Option<String> = row.try_get("notes")?;
             Ok(Screening {
                 course_id: CourseId(row.try_get("course_id")?),
                 patient_id: PatientId(row.try_get("patient_id")?),
                 input: ScreeningInput {
-                    findings: json_col(row, "findings")?,
+                    findings: serde_json::from_str(&findings).map_err(|e| corrupt("findings", e))?,
                     pregnancy_status: PregnancyStatus::parse(&row.try_get::<String, _>("pregnancy_status")?)
                         .map_err(|e| corrupt("pregnancy_status", e))?,
                     weight_kg: row.try_get("weight_kg")?,
                     vitals: json_col(row, "vitals")?,
                     decision: Decision::parse(&row.try_get::<String, _>("decision")?).map_err(|e| corrupt("decision", e))?,
-                    notes: row.try_get("notes")?,
+                    notes: keys.open_opt(Field::SCREENING_NOTES, &clinic, notes.as_deref())?,
                 },
                 signed_by: UserId(row.try_get("signed_by")?),
                 signed_at: ts(row, "signed_at")?,
@@ -264,12 +267,12 @@ macro_rules! impl_record {
                 .bind(ctx.clinic_id.0)
                 .bind(course.0)
                 .bind(c.patient_id.0)
-                .bind(json("findings", &input.findings)?)
+                .bind(self.keys.seal(Field::SCREENING_FINDINGS, &ctx.clinic_id.0, &json("findings", &input.findings)?)?)
                 .bind(input.pregnancy_status.as_str())
                 .bind(input.weight_kg)
                 .bind(json("vitals", &input.vitals)?)
                 .bind(input.decision.as_str())
-                .bind(input.notes.as_deref())
+                .bind(self.keys.seal_opt(Field::SCREENING_NOTES, &ctx.clinic_id.0, input.notes.as_deref())?)
                 .bind(by.0)
                 .bind(Ts(at))
                 .execute(&mut *tx)
@@ -287,7 +290,7 @@ macro_rules! impl_record {
                     .bind(course.0)
                     .fetch_optional(&mut *tx)
                     .await?;
-                let s = row.as_ref().map(screening_from).transpose()?;
+                let s = row.as_ref().map(|r| screening_from(r, &self.keys)).transpose()?;
                 audit_read(&mut tx, ctx, "screening.read", Some(c.patient_id), "course", Some(course.0), usize::from(s.is_some())).await?;
                 tx.commit().await?;
                 Ok(s)
@@ -523,8 +526,8 @@ macro_rules! impl_record {
                 )
                 .bind(ctx.clinic_id.0)
                 .bind(encounter.0)
-                .bind(body.trim())
-                .bind(json("fields", &preparation)?)
+                .bind(self.keys.seal(Field::NOTE_BODY, &ctx.clinic_id.0, body.trim())?)
+                .bind(self.keys.seal(Field::NOTE_FIELDS, &ctx.clinic_id.0, &json("fields", &preparation)?)?)
                 .bind(by.0)
                 .bind(Ts(now()))
                 .execute(&mut *tx)
@@ -607,7 +610,7 @@ macro_rules! impl_record {
                 .bind(a.id.0)
                 .bind(encounter.0)
                 .bind(by.0)
-                .bind(&a.body)
+                .bind(self.keys.seal(Field::ADDENDUM_BODY, &ctx.clinic_id.0, &a.body)?)
                 .bind(Ts(a.created_at))
                 .execute(&mut *tx)
                 .await?;
@@ -778,7 +781,7 @@ macro_rules! impl_record {
                 .bind(r.id.0)
                 .bind(encounter.0)
                 .bind(&event.term)
-                .bind(event.description.as_deref())
+                .bind(self.keys.seal_opt(Field::ADVERSE_EVENT_DESCRIPTION, &ctx.clinic_id.0, event.description.as_deref())?)
                 .bind(&event.severity)
                 .bind(event.onset_minutes)
                 .bind(&event.action)
@@ -873,9 +876,13 @@ macro_rules! impl_record {
                     .fetch_optional(&mut *tx)
                     .await?
                     .map(|r| -> Result<EncounterNote> {
+                        let open = |field: Field, column: &str| -> Result<String> {
+                            Ok(self.keys.open(field, &ctx.clinic_id.0, &r.try_get::<String, _>(column)?)?)
+                        };
                         Ok(EncounterNote {
-                            body: r.try_get("body")?,
-                            preparation: json_col(&r, "fields")?,
+                            body: open(Field::NOTE_BODY, "body")?,
+                            preparation: serde_json::from_str(&open(Field::NOTE_FIELDS, "fields")?)
+                                .map_err(|e| corrupt("fields", e))?,
                             updated_by: UserId(r.try_get("updated_by")?),
                             updated_at: ts(&r, "updated_at")?,
                         })
@@ -889,7 +896,7 @@ macro_rules! impl_record {
                         Ok(Addendum {
                             id: AddendumId(r.try_get("id")?),
                             author_id: UserId(r.try_get("author_id")?),
-                            body: r.try_get("body")?,
+                            body: self.keys.open(Field::ADDENDUM_BODY, &ctx.clinic_id.0, &r.try_get::<String, _>("body")?)?,
                             created_at: ts(r, "created_at")?,
                         })
                     })
@@ -940,7 +947,11 @@ macro_rules! impl_record {
                         id: RecordEntryId(r.try_get("id")?),
                         event: AdverseEvent {
                             term: r.try_get("term")?,
-                            description: r.try_get("description")?,
+                            description: self.keys.open_opt(
+                                Field::ADVERSE_EVENT_DESCRIPTION,
+                                &ctx.clinic_id.0,
+                                r.try_get::<Option<String>, _>("description")?.as_deref(),
+                            )?,
                             severity: r.try_get("severity")?,
                             onset_minutes: r.try_get("onset_minutes")?,
                             action: r.try_get("action")?,
@@ -1036,7 +1047,7 @@ macro_rules! impl_record {
                 .bind(id.0)
                 .bind(patient.0)
                 .bind(by.0)
-                .bind(text)
+                .bind(self.keys.seal(Field::PSYCHOTHERAPY_NOTE_BODY, &ctx.clinic_id.0, &text)?)
                 .bind(Ts(now()))
                 .execute(&mut *tx)
                 .await?;
@@ -1065,7 +1076,11 @@ macro_rules! impl_record {
                             id: PsychotherapyNoteId(r.try_get("id")?),
                             patient_id: patient,
                             author_id: me,
-                            body: SealedText::new(r.try_get("body")?),
+                            body: SealedText::new(self.keys.open(
+                                Field::PSYCHOTHERAPY_NOTE_BODY,
+                                &ctx.clinic_id.0,
+                                &r.try_get::<String, _>("body")?,
+                            )?),
                             written_at: ts(r, "written_at")?,
                         })
                     })

@@ -36,6 +36,9 @@ pub enum StoreError {
     Database(sqlx::Error),
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
+    /// An encrypted field could not be sealed or opened (no key, an unknown or wrong key).
+    #[error("{0}")]
+    Sealing(#[from] kapstone_keys::KeyError),
 }
 
 impl StoreError {

@@ -15,6 +15,7 @@ mod local_date;
 pub mod model;
 pub mod postgres;
 mod schema;
+pub mod sealing;
 pub mod sqlite;
 pub mod testing;
 pub mod traits;
@@ -24,6 +25,7 @@ pub use audit::{BrokenLink, ChainReport};
 pub use dump::Dump;
 pub use error::{Result, StoreError};
 pub use postgres::PgStore;
+pub use sealing::Sealing;
 pub use sqlite::SqliteStore;
 pub use traits::*;
 
@@ -39,6 +41,20 @@ pub async fn connect(url: &str) -> Result<Box<dyn Store>> {
         Ok(Box::new(SqliteStore::connect(url).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Box::new(PgStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// As `connect`, sealing and opening the encrypted fields with `keys`.
+pub async fn connect_with_keys(
+    url: &str,
+    keys: std::sync::Arc<kapstone_keys::Keyring>,
+) -> Result<Box<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Box::new(SqliteStore::connect(url).await?.with_keys(keys)))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Box::new(PgStore::connect(url).await?.with_keys(keys)))
     } else {
         Err(StoreError::UnsupportedUrl(redact_url(url)))
     }

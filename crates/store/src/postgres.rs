@@ -7,6 +7,8 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct PgStore {
     pool: sqlx::PgPool,
+    /// Seals and opens the encrypted fields; without keys, touching one is an error.
+    keys: std::sync::Arc<kapstone_keys::Keyring>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -30,7 +32,16 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(15))
             .connect_with(options)
             .await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            keys: std::sync::Arc::new(kapstone_keys::Keyring::none()),
+        })
+    }
+
+    /// The store sealing and opening the encrypted fields with `keys`.
+    pub fn with_keys(mut self, keys: std::sync::Arc<kapstone_keys::Keyring>) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// The pool, for tests that must reach under the store (tampering with the audit log).
@@ -206,5 +217,21 @@ impl crate::dump::Dump for PgStore {
     ) -> Result<std::collections::BTreeMap<String, crate::dump::TableDigest>> {
         let known = crate::dump::ordered(&self.schema_description().await?)?;
         crate::dump::load(&self.pool, "BEGIN", known, input).await
+    }
+}
+
+#[async_trait]
+impl crate::sealing::Sealing for PgStore {
+    async fn key_census(&self) -> Result<crate::sealing::KeyCensus> {
+        crate::sealing::key_census(&self.pool).await
+    }
+
+    async fn check_keys(&self) -> Result<crate::sealing::KeyCensus> {
+        crate::sealing::check_keys(&self.pool, &self.keys).await
+    }
+
+    async fn reseal(&self) -> Result<crate::sealing::Resealed> {
+        let description = self.schema_description().await?;
+        crate::sealing::reseal(&self.pool, "BEGIN", &self.keys, &description).await
     }
 }

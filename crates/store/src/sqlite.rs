@@ -7,6 +7,8 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
+    /// Seals and opens the encrypted fields; without keys, touching one is an error.
+    keys: std::sync::Arc<kapstone_keys::Keyring>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -32,12 +34,21 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            keys: std::sync::Arc::new(kapstone_keys::Keyring::none()),
+        })
     }
 
     /// Waits for every connection to close, so the database files can be removed.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// The store sealing and opening the encrypted fields with `keys`.
+    pub fn with_keys(mut self, keys: std::sync::Arc<kapstone_keys::Keyring>) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// The pool, for tests that must reach under the store (tampering with the audit log).
@@ -220,5 +231,21 @@ impl crate::dump::Dump for SqliteStore {
     ) -> Result<std::collections::BTreeMap<String, crate::dump::TableDigest>> {
         let known = crate::dump::ordered(&self.schema_description().await?)?;
         crate::dump::load(&self.pool, "BEGIN IMMEDIATE", known, input).await
+    }
+}
+
+#[async_trait]
+impl crate::sealing::Sealing for SqliteStore {
+    async fn key_census(&self) -> Result<crate::sealing::KeyCensus> {
+        crate::sealing::key_census(&self.pool).await
+    }
+
+    async fn check_keys(&self) -> Result<crate::sealing::KeyCensus> {
+        crate::sealing::check_keys(&self.pool, &self.keys).await
+    }
+
+    async fn reseal(&self) -> Result<crate::sealing::Resealed> {
+        let description = self.schema_description().await?;
+        crate::sealing::reseal(&self.pool, "BEGIN IMMEDIATE", &self.keys, &description).await
     }
 }

@@ -41,10 +41,19 @@ pub async fn postgres_url() -> String {
     format!("{prefix}/{name}{query}")
 }
 
+/// The tests' field encryption key (never a clinic's: it is public, in the source).
+pub const TEST_KEYS: &str =
+    "test0001 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+pub fn test_keys() -> std::sync::Arc<kapstone_keys::Keyring> {
+    std::sync::Arc::new(kapstone_keys::Keyring::from_text(TEST_KEYS).expect("test keys"))
+}
+
 pub async fn sqlite_store() -> SqliteStore {
     let store = SqliteStore::connect(&sqlite_url())
         .await
-        .expect("open sqlite");
+        .expect("open sqlite")
+        .with_keys(test_keys());
     store.migrate().await.expect("migrate sqlite");
     store
 }
@@ -52,7 +61,8 @@ pub async fn sqlite_store() -> SqliteStore {
 pub async fn postgres_store() -> PgStore {
     let store = PgStore::connect(&postgres_url().await)
         .await
-        .expect("open postgres");
+        .expect("open postgres")
+        .with_keys(test_keys());
     store.migrate().await.expect("migrate postgres");
     store
 }

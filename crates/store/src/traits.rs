@@ -462,6 +462,7 @@ pub trait Store:
     + PsychotherapyNoteStore
     + OutcomeStore
     + crate::dump::Dump
+    + crate::sealing::Sealing
     + Send
     + Sync
 {

@@ -55,14 +55,20 @@ async fn health_and_readiness(unmigrated: Arc<dyn Store>, close: impl AsyncFnOnc
 
 #[tokio::test]
 async fn sqlite_health_and_readiness() {
-    let store = SqliteStore::connect(&sqlite_url()).await.expect("open");
+    let store = SqliteStore::connect(&sqlite_url())
+        .await
+        .expect("open")
+        .with_keys(kapstone_store::testing::test_keys());
     let pool = store.pool().clone();
     health_and_readiness(Arc::new(store), async move || pool.close().await).await;
 }
 
 #[tokio::test]
 async fn postgres_health_and_readiness() {
-    let store = PgStore::connect(&postgres_url().await).await.expect("open");
+    let store = PgStore::connect(&postgres_url().await)
+        .await
+        .expect("open")
+        .with_keys(kapstone_store::testing::test_keys());
     let pool = store.pool().clone();
     health_and_readiness(Arc::new(store), async move || pool.close().await).await;
 }
@@ -187,7 +193,8 @@ async fn sqlite_a_locked_database_answers_try_again() {
     let url = sqlite_url();
     let store = SqliteStore::connect_with_lock_wait(&url, LOCK_WAIT)
         .await
-        .expect("open");
+        .expect("open")
+        .with_keys(kapstone_store::testing::test_keys());
     a_locked_database_answers_try_again(Arc::new(store), &url).await;
 }
 
@@ -196,6 +203,7 @@ async fn postgres_a_locked_database_answers_try_again() {
     let url = postgres_url().await;
     let store = PgStore::connect_with_lock_wait(&url, LOCK_WAIT)
         .await
-        .expect("open");
+        .expect("open")
+        .with_keys(kapstone_store::testing::test_keys());
     a_locked_database_answers_try_again(Arc::new(store), &url).await;
 }

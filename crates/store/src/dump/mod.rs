@@ -7,7 +7,7 @@
 //! backend) that hold the same rows have the same digests.
 
 mod rows;
-mod schema;
+pub(crate) mod schema;
 
 use crate::error::{Result, StoreError};
 use crate::model::ClinicId;
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tokio::sync::mpsc;
 
-pub(crate) use rows::{applied_migrations, load, occupied, snapshot};
+pub(crate) use rows::{DumpDb, applied_migrations, load, occupied, snapshot};
 pub(crate) use schema::ordered;
 
 /// The logical type of a column, as the schema parity test names it.

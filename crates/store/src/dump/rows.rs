@@ -17,7 +17,7 @@ const BATCH_ROWS: usize = 500;
 const MAX_BINDS: usize = 20_000;
 
 /// What differs between the drivers: how a value is read and bound, and how text sorts.
-pub(crate) trait DumpDb: Database {
+pub trait DumpDb: Database {
     /// Appended to a text column in ORDER BY so both backends sort bytes the same way.
     const BYTE_ORDER: &'static str;
     /// Whether to refresh planner statistics after loading a table, so that foreign-key checks
