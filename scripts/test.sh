@@ -39,7 +39,9 @@ start_postgres() {
       IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER') THEN
         CREATE ROLE $PG_USER LOGIN CREATEDB PASSWORD '$PG_PASS';
       END IF;
-    END \$\$;" >/dev/null
+    END \$\$;
+    -- The encryption-at-rest test flushes pages to the table files and reads them raw.
+    GRANT pg_checkpoint, pg_read_all_settings TO $PG_USER;" >/dev/null
   # Databases left behind by earlier runs (each test creates its own).
   as_root runuser -u postgres -- psql -p "$PG_PORT" -Atqc \
     "SELECT datname FROM pg_database WHERE datname LIKE 'kapstone_test_%'" |

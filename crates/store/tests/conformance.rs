@@ -2612,3 +2612,339 @@ async fn a_cut_short_load_writes_nothing(store: &dyn Store) {
     assert!(e.to_string().contains("stops before its end"), "{e}");
     assert!(target.occupied_tables().await.expect("occupied").is_empty());
 }
+
+// ---- Encryption at rest ----
+
+/// Writes a distinct marker into every encrypted field of the record; returns the markers.
+async fn write_markers(store: &dyn Store) -> Vec<String> {
+    use kapstone_clinical::dosing::screening::{CONDITIONS, Kind};
+    let mark = |what: &str| format!("qz{what}mark{}", uuid::Uuid::now_v7().simple());
+    let markers: Vec<String> = [
+        "email",
+        "phone",
+        "postal",
+        "totp",
+        "reason",
+        "screennote",
+        "note",
+        "intentions",
+        "addendum",
+        "adverse",
+        "therapy",
+    ]
+    .iter()
+    .map(|w| mark(w))
+    .collect();
+    let [
+        email,
+        phone,
+        postal,
+        totp,
+        reason,
+        screen_note,
+        note,
+        intentions,
+        addendum,
+        adverse,
+        therapy,
+    ] = markers.as_slice()
+    else {
+        unreachable!("eleven markers");
+    };
+    let w = world(store).await;
+    let p = store
+        .create_patient(
+            &w.admin,
+            &NewPatient {
+                mrn: None,
+                details: PatientDetails {
+                    email: Some(format!("{email}@example.org")),
+                    phone: Some(phone.clone()),
+                    postal_code: Some(postal.clone()),
+                    ..details("Marie", "Curie")
+                },
+            },
+        )
+        .await
+        .expect("patient");
+    store
+        .save_credential(
+            &w.admin,
+            &Credential {
+                clinic_id: w.clinic.id,
+                user_id: w.user,
+                password_hash: Some("$argon2id$placeholder".into()),
+                totp_secret: Some(totp.clone()),
+                totp_confirmed: true,
+                totp_last_step: None,
+                failed_attempts: 0,
+                locked_until: None,
+                security_stamp: "s".into(),
+            },
+        )
+        .await
+        .expect("credential");
+
+    // Screening with a relative precaution and its written reason.
+    let relative = CONDITIONS
+        .iter()
+        .find(|c| c.kind == Kind::Relative)
+        .expect("a relative precaution");
+    let answers: Vec<(&str, &str, &str)> = CONDITIONS
+        .iter()
+        .map(|c| {
+            if c.id == relative.id {
+                (c.id, "yes", reason.as_str())
+            } else {
+                (c.id, "no", "")
+            }
+        })
+        .collect();
+    let course = mdd_course(store, &w, p.id).await;
+    let input = ScreeningInput {
+        findings: kapstone_clinical::dosing::screening::check_decision(
+            &answers,
+            &[],
+            PregnancyStatus::NotPregnant,
+            Decision::Eligible,
+        )
+        .expect("valid"),
+        notes: Some(screen_note.clone()),
+        ..all_clear()
+    };
+    store
+        .sign_screening(&w.admin, course.id, &input)
+        .await
+        .expect("screening");
+
+    // A preparation note with its fields, signed, then an addendum.
+    let prep = store
+        .add_encounter(
+            &w.admin,
+            &NewEncounter {
+                course_id: course.id,
+                kind: EncounterKind::Preparation,
+                planned_for: Some(now()),
+            },
+        )
+        .await
+        .expect("preparation");
+    let fields = Preparation {
+        intentions: intentions.clone(),
+        skills: "breathing".into(),
+        support_person: "Pierre".into(),
+        support_contact: "555-0100".into(),
+        integration_plan: "weekly".into(),
+    };
+    store
+        .save_note(&w.admin, prep.id, note, Some(&fields))
+        .await
+        .expect("note");
+    store.sign_encounter(&w.admin, prep.id).await.expect("sign");
+    store
+        .add_addendum(&w.admin, prep.id, addendum)
+        .await
+        .expect("addendum");
+
+    // An adverse event with its description, in a dosing session.
+    let p2 = patient(store, &w, "Rosalind", "Franklin").await;
+    let (_, e) = dosing_encounter(store, &w, &p2).await;
+    let start = DosingStart {
+        started_at: now() - minutes(30),
+        checklist: checklist(),
+        setting: Setting::default(),
+        predose: bp(124, 80),
+    };
+    store
+        .start_dosing(&w.admin, e.id, &start)
+        .await
+        .expect("start");
+    let event = AdverseEvent::parse(&kapstone_clinical::dosing::events::AdverseEventInput {
+        term: "nausea",
+        description: adverse,
+        severity: "mild",
+        onset_minutes: "10",
+        action: "observed",
+        outcome: "resolved",
+        ..Default::default()
+    })
+    .expect("ae");
+    store
+        .add_adverse_event(&w.admin, e.id, &event)
+        .await
+        .expect("ae");
+    store
+        .write_psychotherapy_note(&w.admin, p.id, &SealedText::new(therapy.clone()))
+        .await
+        .expect("psychotherapy note");
+
+    // Every marker reads back through the store.
+    let read = store.patient(&w.admin, p.id).await.expect("read");
+    assert_eq!(read.details.phone.as_deref(), Some(phone.as_str()));
+    let record = store
+        .encounter_record(&w.admin, prep.id)
+        .await
+        .expect("record");
+    assert_eq!(record.note.expect("note").body, *note);
+    assert_eq!(record.addenda[0].body, *addendum);
+    let totp_back = store
+        .credential(w.clinic.id, w.user)
+        .await
+        .expect("credential")
+        .expect("some");
+    assert_eq!(totp_back.totp_secret.as_deref(), Some(totp.as_str()));
+    markers
+}
+
+/// Every file below `dir` (recursively) changed since `since` that holds any of `markers`.
+/// A file that disappears while the scan runs (a recycled WAL segment) is passed over.
+fn files_holding(
+    dir: &std::path::Path,
+    since: std::time::SystemTime,
+    markers: &[String],
+) -> Vec<String> {
+    let finders: Vec<memchr::memmem::Finder> = markers
+        .iter()
+        .map(|m| memchr::memmem::Finder::new(m.as_bytes()))
+        .collect();
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).unwrap_or_else(|e| {
+            panic!(
+                "cannot read {} (run the tests as root, as CI does): {e}",
+                d.display()
+            )
+        });
+        for entry in entries {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let fresh = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= since);
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            if !fresh {
+                continue;
+            }
+            for (m, f) in markers.iter().zip(&finders) {
+                if f.find(&bytes).is_some() {
+                    found.push(format!("{} holds {m}", path.display()));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// No marker in any row a backup would carry.
+async fn snapshot_holds_no_marker(store: &dyn Store, markers: &[String]) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let reading = async {
+        let mut hits = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            if let DumpChunk::Rows(rows) = chunk {
+                for row in rows {
+                    let line = kapstone_store::dump::canonical_row(&row);
+                    hits.extend(
+                        markers
+                            .iter()
+                            .filter(|m| line.contains(m.as_str()))
+                            .cloned(),
+                    );
+                }
+            }
+        }
+        hits
+    };
+    let (snapshot, hits) = tokio::join!(store.snapshot(tx), reading);
+    snapshot.expect("snapshot");
+    assert!(
+        hits.is_empty(),
+        "a backup would carry {hits:?} in the clear"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_encrypted_fields_never_reach_the_files_in_the_clear() {
+    let store = kapstone_store::testing::sqlite_store().await;
+    let markers = write_markers(&store).await;
+    snapshot_holds_no_marker(&store, &markers).await;
+    let file: String =
+        sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_one(store.pool())
+            .await
+            .expect("file");
+    let file = std::path::PathBuf::from(file);
+    let mut holding = Vec::new();
+    for suffix in ["", "-wal", "-journal", "-shm"] {
+        let path = std::path::PathBuf::from(format!("{}{suffix}", file.display()));
+        if let Ok(bytes) = std::fs::read(&path) {
+            for m in &markers {
+                if memchr::memmem::find(&bytes, m.as_bytes()).is_some() {
+                    holding.push(format!("{} holds {m}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        std::fs::metadata(format!("{}-wal", file.display())).is_ok(),
+        "the WAL was read"
+    );
+    // A control: the clinic's name, stored in the clear, is found, so the scan sees rows.
+    let wal = std::fs::read(format!("{}-wal", file.display())).expect("wal");
+    let main = std::fs::read(&file).expect("file");
+    assert!(
+        [wal, main]
+            .iter()
+            .any(|b| memchr::memmem::find(b, b"Test Clinic").is_some()),
+        "the scan sees plain rows"
+    );
+    assert!(holding.is_empty(), "{holding:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_encrypted_fields_never_reach_the_files_in_the_clear() {
+    // File times can be coarse: a second's margin.
+    let since = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+    let store = kapstone_store::testing::postgres_store().await;
+    let markers = write_markers(&store).await;
+    snapshot_holds_no_marker(&store, &markers).await;
+    // Written through to the table files (pg_checkpoint role), then the database's own files
+    // and the server's WAL are read raw.
+    sqlx::query("CHECKPOINT")
+        .execute(store.pool())
+        .await
+        .expect("CHECKPOINT (scripts/test.sh grants the test role pg_checkpoint)");
+    let data: String =
+        sqlx::query_scalar("SELECT setting FROM pg_settings WHERE name = 'data_directory'")
+            .fetch_one(store.pool())
+            .await
+            .expect("data directory (scripts/test.sh grants the test role pg_read_all_settings)");
+    let oid: i64 = sqlx::query_scalar(
+        "SELECT oid::bigint FROM pg_database WHERE datname = current_database()",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("oid");
+    let base = std::path::Path::new(&data)
+        .join("base")
+        .join(oid.to_string());
+    // A control: the clinic's name, stored in the clear, is found, so the scan can see rows.
+    let control = vec!["Test Clinic".to_string()];
+    assert!(
+        !files_holding(&base, since, &control).is_empty(),
+        "the scan sees plain rows"
+    );
+    let mut holding = files_holding(&base, since, &markers);
+    holding.extend(files_holding(
+        &std::path::Path::new(&data).join("pg_wal"),
+        since,
+        &markers,
+    ));
+    assert!(holding.is_empty(), "{holding:?}");
+}
