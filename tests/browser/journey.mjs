@@ -315,6 +315,14 @@ async function dosingDay(browser, staff, url, chartUrl, db) {
   check((await staff.locator('textarea#note').count()) === 0, 'the signed note can no longer be edited');
   await screenshot(staff, 'integration-addendum');
 
+  console.log('the admin sees the scheduled backup');
+  await admin.goto(`${url}/admin/backups`);
+  check((await admin.textContent('main')).includes('Newest good backup'), 'the backups page shows the newest backup');
+  check(!(await admin.textContent('main')).includes('none yet'), 'a backup was taken at start-up');
+  check((await admin.locator('text=takes no scheduled backups').count()) === 0, 'no warning banner');
+  await screenshot(admin, 'backups');
+  await axe(admin, 'backups page');
+
   console.log('the admin sees cohort outcomes, every rate with its denominator');
   await admin.goto(`${url}/outcomes`);
   await admin.waitForSelector('section.instrument');
@@ -336,7 +344,14 @@ async function main() {
   ]);
   const setupLink = added.match(/(http:\/\/\S+\/setup\/[0-9a-f]{64})/)[1];
 
-  const server = spawn(bin, ['serve', '--db', db, '--addr', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // The field encryption key, and an age key the scheduled backups are encrypted to.
+  const scratch = join(tmpdir(), `kapstone-browser-${Date.now()}`);
+  kapstone(['keys', 'new', '--out', `${scratch}.keys`]);
+  const recipient = kapstone(['backup', 'new-key', '--out', `${scratch}.age`]).trim();
+  const server = spawn(bin, [
+    'serve', '--db', db, '--addr', `127.0.0.1:${port}`, '--key-file', `${scratch}.keys`,
+    '--backup-dir', `${scratch}-backups`, '--backup-every', '1d', '--backup-recipient', recipient,
+  ], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((resolve, reject) => {
     server.stdout.on('data', (d) => String(d).includes('serving') && resolve());
     server.on('exit', (code) => reject(new Error(`kapstone serve exited with ${code}`)));

@@ -201,9 +201,22 @@ fn write_private(path: &Path, text: &str, create_new: bool) -> Result<(), KeyErr
         .and_then(|()| file.sync_all())
         .map_err(|e| file_error(path, e))?;
     if !create_new {
+        keep_owner_and_mode(path, &tmp);
         std::fs::rename(&tmp, path).map_err(|e| file_error(path, e))?;
     }
     Ok(())
+}
+
+/// The replacement keeps the old file's owner, group and mode, so a service that could read the
+/// key file still can after `kapstone keys rotate` run by root.
+fn keep_owner_and_mode(old: &Path, new: &Path) {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(old) {
+        use std::os::unix::fs::MetadataExt;
+        // Only root may give a file away; for anyone else the file stays theirs, as before.
+        let _ = std::os::unix::fs::chown(new, Some(meta.uid()), Some(meta.gid()));
+        let _ = std::fs::set_permissions(new, meta.permissions());
+    }
 }
 
 const FILE_HEADER: &str = "# kapstone field encryption keys: '<id> <key>', the sealing key first.\n\
