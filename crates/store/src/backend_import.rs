@@ -194,6 +194,9 @@ macro_rules! impl_import {
                     })
                     .await?;
                     counts.patients += 1;
+                    if $crate::planner_statistics::refresh_after(counts.patients) {
+                        $store::refresh_planner_statistics(&mut tx).await?;
+                    }
                     progress(counts.patients);
                 }
                 tx.commit().await?;

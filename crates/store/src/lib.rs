@@ -12,6 +12,7 @@ mod course_series;
 pub mod error;
 mod local_date;
 pub mod model;
+mod planner_statistics;
 pub mod postgres;
 mod schema;
 pub mod sqlite;

@@ -30,6 +30,14 @@ impl SqliteStore {
     pub fn pool(&self) -> &sqlx::SqlitePool {
         &self.pool
     }
+
+    /// Nothing to do: SQLite checks a foreign key through the parent's primary key or unique
+    /// index, never a plan chosen from statistics.
+    pub(crate) async fn refresh_planner_statistics(
+        _conn: &mut sqlx::SqliteConnection,
+    ) -> crate::error::Result<()> {
+        Ok(())
+    }
 }
 
 crate::backend::impl_store!(
