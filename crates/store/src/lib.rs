@@ -10,6 +10,7 @@ mod backend_outcomes;
 mod backend_record;
 mod course_series;
 pub mod error;
+mod import_batch;
 mod local_date;
 pub mod model;
 mod planner_statistics;

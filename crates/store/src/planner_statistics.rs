@@ -18,9 +18,10 @@
 /// The first refresh: before it the tables are too small for any plan to cost much.
 const FIRST_AFTER_PATIENTS: usize = 32;
 
-/// Whether the import refreshes statistics after writing its `patients`th patient.
-pub(crate) fn refresh_after(patients: usize) -> bool {
-    patients >= FIRST_AFTER_PATIENTS && patients.is_power_of_two()
+/// Whether the import refreshes statistics after writing patients `before + 1 ..= after`: when
+/// that passes 32, 64, 128, …
+pub(crate) fn refresh_after(before: usize, after: usize) -> bool {
+    (before + 1..=after).any(|n| n >= FIRST_AFTER_PATIENTS && n.is_power_of_two())
 }
 
 /// The tables the import writes that its own later rows refer to by foreign key, and the columns
@@ -34,7 +35,9 @@ mod tests {
 
     #[test]
     fn refreshes_each_time_the_patients_double() {
-        let at: Vec<usize> = (1..=1000).filter(|&n| refresh_after(n)).collect();
+        let at: Vec<usize> = (1..=1000).filter(|&n| refresh_after(n - 1, n)).collect();
         assert_eq!(at, [32, 64, 128, 256, 512]);
+        assert!(refresh_after(500, 700));
+        assert!(!refresh_after(520, 1000));
     }
 }

@@ -56,7 +56,7 @@ crate::backend::impl_store!(
                  FROM encounter WHERE clinic_id = $1 AND patient_id = $2"
 );
 crate::backend_access::impl_access!(PgStore);
-crate::backend_import::impl_import!(PgStore);
+crate::backend_import::impl_import!(PgStore, sqlx::Postgres);
 crate::backend_record::impl_record!(PgStore);
 crate::backend_outcomes::impl_outcomes!(
     PgStore,

@@ -57,7 +57,7 @@ crate::backend::impl_store!(
                  FROM encounter WHERE clinic_id = $1 AND patient_id = $2"
 );
 crate::backend_access::impl_access!(SqliteStore);
-crate::backend_import::impl_import!(SqliteStore);
+crate::backend_import::impl_import!(SqliteStore, sqlx::Sqlite);
 crate::backend_record::impl_record!(SqliteStore);
 crate::backend_outcomes::impl_outcomes!(
     SqliteStore,
