@@ -77,7 +77,7 @@ async fn insert_rows<DB, T>(
     mut push: impl FnMut(&mut sqlx::query_builder::Separated<'_, DB, &'static str>, &T),
 ) -> std::result::Result<(), sqlx::Error>
 where
-    DB: Database,
+    DB: Database + sqlx::database::HasStatementCache,
     DB::Arguments: Default + sqlx::IntoArguments<DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
@@ -85,7 +85,9 @@ where
         let mut q = QueryBuilder::<DB>::new(format!("INSERT INTO {head} "));
         q.push_values(chunk, |mut b, row| push(&mut b, row));
         q.push(tail);
-        q.build().execute(&mut *conn).await?;
+        // Each write's row counts make new statement text: prepared and cached, every statement
+        // would cost an extra round trip and evict the connection's reusable statements.
+        q.build().persistent(false).execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -106,7 +108,7 @@ impl ImportBatch {
         ctx: &AuditContext,
     ) -> Result<()>
     where
-        DB: Database,
+        DB: Database + sqlx::database::HasStatementCache,
         DB::Arguments: Default + sqlx::IntoArguments<DB>,
         for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
         for<'r> (String,): FromRow<'r, DB::Row>,
@@ -379,7 +381,7 @@ impl ImportBatch {
     /// (and after which PostgreSQL accepts no further statement in the transaction).
     async fn refuse_taken_mrns<DB>(&self, conn: &mut DB::Connection, clinic: Uuid) -> Result<()>
     where
-        DB: Database,
+        DB: Database + sqlx::database::HasStatementCache,
         DB::Arguments: Default + sqlx::IntoArguments<DB>,
         for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
         for<'r> (String,): FromRow<'r, DB::Row>,
@@ -396,6 +398,7 @@ impl ImportBatch {
             q.push(") LIMIT 1");
             if let Some((mrn,)) = q
                 .build_query_as::<(String,)>()
+                .persistent(false)
                 .fetch_optional(&mut *conn)
                 .await?
             {
@@ -412,7 +415,7 @@ impl ImportBatch {
     /// gathering a version per patient inside the import's transaction.
     async fn append_audit<DB>(&self, conn: &mut DB::Connection, ctx: &AuditContext) -> Result<()>
     where
-        DB: Database,
+        DB: Database + sqlx::database::HasStatementCache,
         DB::Arguments: Default + sqlx::IntoArguments<DB>,
         for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
         for<'r> (i64, String): FromRow<'r, DB::Row>,
