@@ -84,7 +84,8 @@ def main():
     print(f"3m PHQ-9 response (n of observed): kapstone {k}, DuckDB {d}, pandas {p}")
     agree = k == d == p
     print("the three agree" if agree else "THE THREE DISAGREE")
-    print(f"kapstone report --format json: {t_k:.3f} s (peak memory {k_mem:.0f} MiB)")
+    backend = "PostgreSQL" if db.startswith("postgres") else "SQLite"
+    print(f"kapstone report --format json ({backend}): {t_k:.3f} s (peak memory {k_mem:.0f} MiB)")
     print(f"DuckDB query (file loaded beforehand): {t_d:.3f} s")
     print(f"pandas (reading the CSVs and computing): {t_p:.3f} s (this Python process peak {own_mem:.0f} MiB, DuckDB and pandas together)")
     print(f"ratio kapstone / DuckDB: {t_k / t_d:.1f}x (target <= 1.0x)")

@@ -1,8 +1,9 @@
 //! Whole patient histories in one transaction (historical imports, the synthetic demo clinic),
-//! written once for both backends and expanded beside `backend.rs`, whose row helpers it uses.
+//! written once for both backends and expanded beside `backend.rs`, whose checks it uses. The
+//! rows are written a few hundred patients at a time by `import_batch`.
 
 macro_rules! impl_import {
-    ($store:ident) => {
+    ($store:ident, $db:ty) => {
         #[async_trait]
         impl ImportStore for $store {
             async fn import(
@@ -12,8 +13,11 @@ macro_rules! impl_import {
                 alerts: &ImportAlerts,
                 progress: &(dyn Fn(usize) + Send + Sync),
             ) -> Result<ImportCounts> {
+                use $crate::import_batch::{DueRow, ImportAudit, ImportBatch, StatusRow};
                 let mut tx = self.tx().await?;
                 let mut counts = ImportCounts::default();
+                let mut batch = ImportBatch::default();
+                let mut written = 0usize;
                 for (i, ip) in patients.iter().enumerate() {
                     let which = || format!("patient {} of the import", i + 1);
                     check_details(&ip.details).map_err(|e| match e {
@@ -35,19 +39,12 @@ macro_rules! impl_import {
                         created_at: at,
                         updated_at: at,
                     };
-                    insert_patient_row(&mut tx, &self.keys, &p).await?;
-                    for team in &ip.teams {
-                        sqlx::query(
-                            "INSERT INTO care_team_patient (clinic_id, team_id, patient_id) VALUES ($1, $2, $3) \
-                             ON CONFLICT (clinic_id, team_id, patient_id) DO NOTHING",
-                        )
-                        .bind(ctx.clinic_id.0)
-                        .bind(team.0)
-                        .bind(p.id.0)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+                    let patient_id = p.id;
+                    batch.patients.push(p);
+                    batch.teams.extend(ip.teams.iter().map(|team| (*team, patient_id)));
                     let mut assessments_here = 0usize;
+                    // One series per instrument across the patient's courses, in course order.
+                    let mut series: std::collections::BTreeMap<String, Vec<String>> = Default::default();
                     for ic in &ip.courses {
                         let Some((status, last_at, reason)) = ic.history.last().cloned() else {
                             return Err(StoreError::invalid("history", format!("a course needs at least its first status ({})", which())));
@@ -69,7 +66,7 @@ macro_rules! impl_import {
                         let course = Course {
                             id: CourseId::new(),
                             clinic_id: ctx.clinic_id,
-                            patient_id: p.id,
+                            patient_id,
                             indication: ic.indication,
                             planned_route: ic.planned_route,
                             protocol: ic.protocol.clone(),
@@ -78,10 +75,9 @@ macro_rules! impl_import {
                             opened_at: ic.opened_at,
                             closed_at: status.is_closed().then_some(last_at),
                         };
-                        insert_course_row(&mut tx, &course).await?;
                         let mut prev = None;
                         for (to, when, r) in &ic.history {
-                            self.record_status_change(&mut tx, ctx, course.id, prev, *to, r.as_deref(), *when).await?;
+                            batch.status_changes.push(StatusRow { course: course.id, from: prev, to: *to, reason: r.clone(), at: *when });
                             prev = Some(*to);
                         }
                         let mut sequence: std::collections::HashMap<EncounterKind, i64> = Default::default();
@@ -94,7 +90,7 @@ macro_rules! impl_import {
                             let e = Encounter {
                                 id: EncounterId::new(),
                                 clinic_id: ctx.clinic_id,
-                                patient_id: p.id,
+                                patient_id,
                                 course_id: course.id,
                                 kind: ie.kind,
                                 status: ie.status,
@@ -102,25 +98,23 @@ macro_rules! impl_import {
                                 planned_for: Some(ie.planned_for),
                                 occurred_at: ie.occurred_at,
                             };
-                            insert_encounter_row(&mut tx, &e).await?;
                             if let (EncounterKind::Dosing, EncounterStatus::Completed, Some(at)) = (e.kind, e.status, e.occurred_at) {
                                 doses.push($crate::course_series::dose_point(at));
                             }
                             if let (Some(dose), Some(at)) = (&ie.dose, ie.occurred_at) {
                                 // Who gave an imported dose is not in the records; the importer did not.
                                 let a = Administration { id: RecordEntryId::new(), dose: dose.clone(), given_at: at, given_by: None };
-                                insert_administration_row(&mut tx, ctx.clinic_id, e.id, &a).await?;
+                                batch.administrations.push((e.id, a));
                             }
+                            batch.encounters.push(e);
                         }
                         counts.encounters += ic.encounters.len();
                         let mut done: std::collections::HashMap<(String, String), AssessmentId> = Default::default();
-                        // One append per instrument: appending per assessment rewrites a growing row.
-                        let mut series: std::collections::BTreeMap<String, Vec<String>> = Default::default();
                         for ia in &ic.assessments {
                             let mut a = match &ia.result {
                                 ImportResult::Scored(response) => assessment_record(
                                     ctx.clinic_id,
-                                    p.id,
+                                    patient_id,
                                     Some(course.id),
                                     None,
                                     response,
@@ -130,7 +124,7 @@ macro_rules! impl_import {
                                 ImportResult::TotalOnly { instrument, version, rater, total, severity } => Assessment {
                                     id: AssessmentId::new(),
                                     clinic_id: ctx.clinic_id,
-                                    patient_id: p.id,
+                                    patient_id,
                                     course_id: Some(course.id),
                                     encounter_id: None,
                                     instrument: instrument.clone(),
@@ -150,7 +144,6 @@ macro_rules! impl_import {
                             };
                             // Imported records were recorded when they were given.
                             a.recorded_at = ia.administered_at;
-                            insert_assessment_row(&mut tx, &a).await?;
                             if let Some(point) = series_point(&a) {
                                 series.entry(a.instrument.clone()).or_default().push(point);
                             }
@@ -167,34 +160,43 @@ macro_rules! impl_import {
                                     alert.acknowledged_by = Some(alerts.acknowledged_by);
                                     alert.action_note = Some(alerts.note.clone());
                                 }
-                                insert_alert_row(&mut tx, &alert).await?;
+                                batch.alerts.push(alert);
                                 counts.alerts += 1;
                             }
-                        }
-                        for (instrument, points) in &series {
-                            append_series(&mut tx, ctx.clinic_id, p.id, instrument, &points.join("\u{1e}")).await?;
+                            batch.assessments.push(a);
                         }
                         if !scores.is_empty() || !doses.is_empty() {
-                            append_course_series(&mut tx, ctx.clinic_id, course.id, &scores.join("\u{1e}"), &doses.join("\u{1e}")).await?;
+                            batch.course_series.push((course.id, scores.join("\u{1e}"), doses.join("\u{1e}")));
                         }
                         assessments_here += ic.assessments.len();
                         for d in &ic.dues {
                             let completed = done.get(&(d.instrument.to_string(), d.time_point.clone())).copied();
-                            insert_due_row(&mut tx, &course, d, completed).await?;
+                            batch.dues.push(DueRow { patient: patient_id, course: course.id, due: d.clone(), assessment: completed });
                         }
+                        batch.courses.push(course);
                         counts.courses += 1;
                     }
+                    for (instrument, points) in series {
+                        batch.score_series.push((patient_id, instrument, points.join("\u{1e}")));
+                    }
                     counts.assessments += assessments_here;
-                    append_audit(&mut tx, ctx, Entry {
-                        action: "patient.import",
-                        patient: Some(p.id),
-                        entity: "patient",
-                        entity_id: Some(p.id.0),
+                    batch.audit.push(ImportAudit {
+                        patient: patient_id,
                         detail: serde_json::json!({ "courses": ip.courses.len(), "assessments": assessments_here }),
-                    })
-                    .await?;
+                    });
                     counts.patients += 1;
-                    progress(counts.patients);
+                    if counts.patients - written >= $crate::import_batch::patients_per_write(written) {
+                        batch.write::<$db>(&mut tx, ctx, &self.keys).await?;
+                        if $crate::planner_statistics::refresh_after(written, counts.patients) {
+                            $store::refresh_planner_statistics(&mut tx).await?;
+                        }
+                        (written + 1..=counts.patients).for_each(progress);
+                        written = counts.patients;
+                    }
+                }
+                if !batch.is_empty() {
+                    batch.write::<$db>(&mut tx, ctx, &self.keys).await?;
+                    (written + 1..=counts.patients).for_each(progress);
                 }
                 tx.commit().await?;
                 Ok(counts)

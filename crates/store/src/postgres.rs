@@ -48,6 +48,20 @@ impl PgStore {
     pub fn pool(&self) -> &sqlx::PgPool {
         &self.pool
     }
+
+    /// Gathers statistics on the tables a running import refers back to, so that the
+    /// connection's foreign-key checks are planned again from the rows the transaction holds
+    /// (see `planner_statistics`). A refused import takes the column statistics back with it;
+    /// the row estimates in `pg_class` are written in place and wait for autovacuum.
+    pub(crate) async fn refresh_planner_statistics(
+        conn: &mut sqlx::PgConnection,
+    ) -> crate::error::Result<()> {
+        let tables = crate::planner_statistics::REFERENCED;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ANALYZE {tables}")))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
 }
 
 crate::backend::impl_store!(
@@ -66,7 +80,7 @@ crate::backend::impl_store!(
                  FROM encounter WHERE clinic_id = $1 AND patient_id = $2"
 );
 crate::backend_access::impl_access!(PgStore);
-crate::backend_import::impl_import!(PgStore);
+crate::backend_import::impl_import!(PgStore, sqlx::Postgres);
 crate::backend_record::impl_record!(PgStore);
 crate::backend_outcomes::impl_outcomes!(
     PgStore,

@@ -55,6 +55,14 @@ impl SqliteStore {
     pub fn pool(&self) -> &sqlx::SqlitePool {
         &self.pool
     }
+
+    /// Nothing to do: SQLite checks a foreign key through the parent's primary key or unique
+    /// index, never a plan chosen from statistics.
+    pub(crate) async fn refresh_planner_statistics(
+        _conn: &mut sqlx::SqliteConnection,
+    ) -> crate::error::Result<()> {
+        Ok(())
+    }
 }
 
 crate::backend::impl_store!(
@@ -74,7 +82,7 @@ crate::backend::impl_store!(
                  FROM encounter WHERE clinic_id = $1 AND patient_id = $2"
 );
 crate::backend_access::impl_access!(SqliteStore);
-crate::backend_import::impl_import!(SqliteStore);
+crate::backend_import::impl_import!(SqliteStore, sqlx::Sqlite);
 crate::backend_record::impl_record!(SqliteStore);
 crate::backend_outcomes::impl_outcomes!(
     SqliteStore,

@@ -1579,6 +1579,122 @@ async fn imports_are_all_or_nothing(store: &dyn Store) {
     );
 }
 
+/// Enough patients for several of the import's writes and a statistics refresh (after 32), then
+/// record numbers already used, within the import and in the clinic: refused, nothing written.
+async fn large_imports_are_written_in_order_and_still_all_or_nothing(store: &dyn Store) {
+    let w = world(store).await;
+    let t0 = Timestamp::from_second(1_780_000_000).expect("valid");
+    let day = jiff::SignedDuration::from_hours(24);
+    let patient = |mrn: String| ImportPatient {
+        mrn: Some(mrn),
+        details: details("Grace", "Hopper"),
+        teams: vec![],
+        courses: vec![ImportCourse {
+            indication: Indication::Mdd,
+            planned_route: Some(Route::Iv),
+            protocol: "imported".into(),
+            opened_at: t0,
+            history: vec![
+                (CourseStatus::Screening, t0, None),
+                (CourseStatus::Preparation, t0 + day, None),
+            ],
+            encounters: vec![ImportEncounter {
+                kind: EncounterKind::Dosing,
+                status: EncounterStatus::Completed,
+                planned_for: t0 + day * 7,
+                occurred_at: Some(t0 + day * 7),
+                dose: None,
+            }],
+            assessments: vec![ImportAssessment {
+                result: ImportResult::Scored(Box::new(response("phq9", "2,2,2,2,2,2,2,2,1"))),
+                time_point: "baseline".into(),
+                administered_at: t0,
+            }],
+            dues: vec![],
+        }],
+    };
+    let policy = ImportAlerts {
+        acknowledged_before: t0,
+        acknowledged_by: w.user,
+        note: "reviewed at the time".into(),
+    };
+    let first: Vec<ImportPatient> = (1..=70).map(|i| patient(format!("BATCH-{i}"))).collect();
+    let heard = std::sync::Mutex::new(Vec::new());
+    let before = audit_count(store, &w).await;
+    let counts = store
+        .import(&w.admin, &first, &policy, &|n| {
+            heard.lock().expect("lock").push(n)
+        })
+        .await
+        .expect("import");
+    assert_eq!(
+        *heard.lock().expect("lock"),
+        (1..=70).collect::<Vec<_>>(),
+        "progress after each patient, in order"
+    );
+    assert_eq!(
+        counts,
+        ImportCounts {
+            patients: 70,
+            courses: 70,
+            encounters: 70,
+            assessments: 70,
+            alerts: 70
+        }
+    );
+    assert_eq!(
+        audit_count(store, &w).await,
+        before + 70,
+        "one event per patient"
+    );
+    assert_eq!(
+        store.verify_audit_chain().await.expect("verify").broken,
+        None
+    );
+    let last = store
+        .find_patients(&w.admin, Scope::Clinic, "batch-70", 10)
+        .await
+        .expect("search");
+    let last = last.first().expect("the last write");
+    let chart = store
+        .chart_assessments(&w.admin, last.id, 10)
+        .await
+        .expect("chart");
+    assert_eq!(chart.series.len(), 1, "its series");
+    assert_eq!(
+        store
+            .alerts_of(&w.admin, last.id)
+            .await
+            .expect("alerts")
+            .len(),
+        1
+    );
+
+    let after = audit_count(store, &w).await;
+    let mut again: Vec<ImportPatient> = (71..=110).map(|i| patient(format!("BATCH-{i}"))).collect();
+    again[35] = patient("BATCH-3".into());
+    let refused = store.import(&w.admin, &again, &policy, &|_| {}).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Conflict(m)) if m.contains("BATCH-3")),
+        "{refused:?}"
+    );
+    let mut twice: Vec<ImportPatient> = (71..=110).map(|i| patient(format!("BATCH-{i}"))).collect();
+    twice[5] = patient("BATCH-71".into());
+    let refused = store.import(&w.admin, &twice, &policy, &|_| {}).await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    assert_eq!(audit_count(store, &w).await, after, "nothing written");
+    assert!(
+        store
+            .find_patients(&w.admin, Scope::Clinic, "batch-71", 10)
+            .await
+            .expect("search")
+            .is_empty()
+    );
+}
+
 macro_rules! conformance {
     ($backend:ident, $make:path; $($case:ident),+ $(,)?) => {
         mod $backend {
@@ -1617,6 +1733,7 @@ both_backends!(
     a_course_plan_writes_encounters_and_the_schedule,
     portal_links_are_single_use_and_expire,
     imports_are_all_or_nothing,
+    large_imports_are_written_in_order_and_still_all_or_nothing,
     a_course_activates_only_after_eligibility_and_consent,
     a_dosing_day_is_recorded_and_locks_when_signed,
     psychotherapy_notes_reach_only_their_author,
