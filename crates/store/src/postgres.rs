@@ -248,4 +248,8 @@ impl crate::sealing::Sealing for PgStore {
         let description = self.schema_description().await?;
         crate::sealing::reseal(&self.pool, "BEGIN", &self.keys, &description).await
     }
+
+    fn sealing_key(&self) -> Option<String> {
+        self.keys.sealing_id()
+    }
 }

@@ -38,6 +38,8 @@ pub trait Sealing {
     /// Re-seals every value not sealed by the keyring's sealing key (and seals unencrypted
     /// ones), a batch per transaction, while the server keeps working.
     async fn reseal(&self) -> Result<Resealed>;
+    /// The id of the key new values are sealed with, if a key is loaded.
+    fn sealing_key(&self) -> Option<String>;
 }
 
 fn name(f: Field) -> String {

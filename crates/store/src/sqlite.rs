@@ -256,4 +256,8 @@ impl crate::sealing::Sealing for SqliteStore {
         let description = self.schema_description().await?;
         crate::sealing::reseal(&self.pool, "BEGIN IMMEDIATE", &self.keys, &description).await
     }
+
+    fn sealing_key(&self) -> Option<String> {
+        self.keys.sealing_id()
+    }
 }

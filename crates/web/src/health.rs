@@ -21,16 +21,20 @@ pub enum Check {
     Database,
     /// Every migration this binary knows is applied, and no other.
     Migrations,
+    /// A field encryption key is loaded (the start-up check proved it opens the database's
+    /// sealed values; this confirms the server still holds it).
+    Keys,
 }
 
 impl Check {
     /// The checks a server runs unless told otherwise.
-    pub const DEFAULT: &[Check] = &[Check::Database, Check::Migrations];
+    pub const DEFAULT: &[Check] = &[Check::Database, Check::Migrations, Check::Keys];
 
     pub fn name(self) -> &'static str {
         match self {
             Check::Database => "database",
             Check::Migrations => "migrations",
+            Check::Keys => "keys",
         }
     }
 
@@ -39,6 +43,10 @@ impl Check {
         let store = app.store();
         match self {
             Check::Database => store.ping().await.map_err(|e| e.to_string()),
+            Check::Keys => match store.sealing_key() {
+                Some(_) => Ok(()),
+                None => Err("no field encryption key is loaded".into()),
+            },
             Check::Migrations => {
                 let expected = store.migration_names();
                 let applied = store

@@ -207,3 +207,13 @@ async fn postgres_a_locked_database_answers_try_again() {
         .with_keys(kapstone_store::testing::test_keys());
     a_locked_database_answers_try_again(Arc::new(store), &url).await;
 }
+
+#[tokio::test]
+async fn readiness_names_a_missing_key() {
+    let store = SqliteStore::connect(&sqlite_url()).await.expect("open");
+    store.migrate().await.expect("migrate");
+    let mut c = router_for(Arc::new(store));
+    let r = c.get("/readyz").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.body, "not ready: keys\n");
+}
