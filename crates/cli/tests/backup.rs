@@ -2,28 +2,11 @@
 //! said otherwise, verify, restore (refused into a non-empty database), and `kapstone serve`
 //! taking scheduled backups on its own.
 
+mod support;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn kapstone(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kapstone"))
-        .env("KAPSTONE_KEYS", kapstone_store::testing::TEST_KEYS)
-        .args(args)
-        .env_remove("KAPSTONE_DB")
-        .env_remove("KAPSTONE_BACKUP_IDENTITY")
-        .output()
-        .expect("run kapstone")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use support::{kapstone, ok};
 
 fn refused(out: &Output) -> String {
     assert_eq!(
@@ -194,8 +177,7 @@ fn serve_takes_scheduled_backups_that_verify() {
     assert!(e.contains("--backup-every: '10s'"), "{e}");
 
     let server = Server(
-        Command::new(env!("CARGO_BIN_EXE_kapstone"))
-            .env("KAPSTONE_KEYS", kapstone_store::testing::TEST_KEYS)
+        support::command()
             .args([
                 "serve",
                 "--db",
@@ -209,7 +191,6 @@ fn serve_takes_scheduled_backups_that_verify() {
                 "--backup-recipient",
                 recipient.trim(),
             ])
-            .env_remove("KAPSTONE_DB")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

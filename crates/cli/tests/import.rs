@@ -1,29 +1,12 @@
 //! `kapstone import DIR` on both backends: good files are imported and scored; a bad row is
 //! reported as file:line: field and leaves the database exactly as it was.
 
+mod support;
 use kapstone_store::model::*;
 use kapstone_store::{Store, testing};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn kapstone(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kapstone"))
-        .env("KAPSTONE_KEYS", kapstone_store::testing::TEST_KEYS)
-        .args(args)
-        .env_remove("KAPSTONE_DB")
-        .env_remove("KAPSTONE_INSTRUMENTS")
-        .output()
-        .expect("run kapstone")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use std::process::Command;
+use support::{kapstone, ok};
 
 const PATIENTS: &str = "patient_id,given_name,family_name,birth_date,sex,postal_code,email,phone
 L-1,Ada,Lovelace,1985-12-10,female,80202,ada@example.org,

@@ -2,28 +2,11 @@
 //! that lacks, or is not, the key its values were sealed with, naming it; rotation re-seals
 //! every value under a new key and retires the old.
 
+mod support;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-fn kapstone(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kapstone"))
-        .args(args)
-        .env_remove("KAPSTONE_DB")
-        .env_remove("KAPSTONE_KEYS")
-        .env_remove("KAPSTONE_KEY_FILE")
-        .output()
-        .expect("run kapstone")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use std::process::Stdio;
+use support::{kapstone_keyless as kapstone, ok};
 
 /// Starts `kapstone serve` with `key`: `Ok` once it listens, `Err(stderr)` if it refuses.
 fn serve(db: &str, key: Option<&Path>) -> Result<(), String> {
@@ -31,11 +14,8 @@ fn serve(db: &str, key: Option<&Path>) -> Result<(), String> {
     if let Some(k) = key {
         args.extend(["--key-file", k.to_str().expect("path")]);
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kapstone"))
+    let mut child = support::keyless()
         .args(&args)
-        .env_remove("KAPSTONE_DB")
-        .env_remove("KAPSTONE_KEYS")
-        .env_remove("KAPSTONE_KEY_FILE")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
