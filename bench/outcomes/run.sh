@@ -9,17 +9,21 @@
 # the same CSVs into SQLite and PostgreSQL and prints the PostgreSQL/SQLite import ratio against
 # the 2x target. Needs python3 with venv (Debian: python3-venv); installs duckdb and pandas from
 # PyPI into bench/outcomes/.venv. KAPSTONE_BIN runs a given binary instead of building one.
+# `--restore` then times an encrypted backup of the (first) imported database and its restore
+# into a fresh PostgreSQL database, which `kapstone restore` checks against the manifest.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 courses=100000
 backend=sqlite
+restore=no
 while [ $# -gt 0 ]; do
   case "$1" in
     --backend) backend="${2:?--backend needs sqlite, postgres or both}"; shift 2 ;;
     --backend=*) backend="${1#--backend=}"; shift ;;
+    --restore) restore=yes; shift ;;
     [0-9]*) courses="$1"; shift ;;
-    *) echo "usage: $0 [COURSES] [--backend sqlite|postgres|both]" >&2; exit 2 ;;
+    *) echo "usage: $0 [COURSES] [--backend sqlite|postgres|both] [--restore]" >&2; exit 2 ;;
   esac
 done
 case "$backend" in
@@ -49,6 +53,10 @@ else
   bin="${CARGO_TARGET_DIR:-$root/target}/release/kapstone"
 fi
 
+# The import seals contact details with the field key; the databases are thrown away with it.
+"$bin" keys new --out "$work/field.keys" >/dev/null 2>&1
+export KAPSTONE_KEY_FILE="$work/field.keys"
+
 # A fresh database per run: a new file, or a new database on the PostgreSQL server.
 fresh_db() {
   case "$1" in
@@ -63,9 +71,10 @@ fresh_db() {
   esac
 }
 
-declare -A import_s
+declare -A import_s db_of
 for b in "${backends[@]}"; do
   db="$(fresh_db "$b")"
+  db_of[$b]="$db"
   echo "== $b: $db"
   "$bin" clinic create --db "$db" --name "Synthetic benchmark clinic" --time-zone UTC >/dev/null
   "$bin" user add --db "$db" --email bench@synthetic.test --role admin >/dev/null
@@ -84,4 +93,23 @@ if [ "$backend" = both ]; then
 verdict = "met" if r <= 2 else "NOT met"
 print(f"import PostgreSQL / SQLite: {p:.1f} s / {s:.1f} s = {r:.2f}x (target <= 2x: {verdict})")' \
     "${import_s[sqlite]}" "${import_s[postgres]}"
+fi
+
+# Seconds a command takes, its output kept on stderr.
+timed() {
+  "$py" -c 'import subprocess, sys, time
+t = time.time(); subprocess.run(sys.argv[1:], check=True, stdout=sys.stderr)
+print(f"{time.time() - t:.1f}")' "$@"
+}
+
+if [ "$restore" = yes ]; then
+  source_db="${db_of[${backends[0]}]}"
+  target="$(fresh_db postgres)"
+  recipient="$("$bin" backup new-key --out "$work/backup.key" 2>/dev/null)"
+  echo "== backup of ${backends[0]} ($courses courses), encrypted to $recipient"
+  backup_s="$(timed "$bin" backup --db "$source_db" --out "$work/full.kbak" --recipient "$recipient")"
+  size="$(du -h "$work/full.kbak" | cut -f1)"
+  echo "== restore into a fresh PostgreSQL database: $target"
+  restore_s="$(timed "$bin" restore "$work/full.kbak" --db "$target" --identity "$work/backup.key")"
+  echo "backup: $backup_s s ($size); restore into PostgreSQL (checked against the manifest): $restore_s s"
 fi

@@ -7,7 +7,9 @@ use crate::crypto::{random_token, token_hash};
 use crate::policy::Action;
 use crate::{App, AppError};
 use jiff::SignedDuration;
-use kapstone_clinical::instrument::Instrument;
+use kapstone_clinical::dosing::FieldError;
+use kapstone_clinical::instrument::{Instrument, Response};
+use kapstone_store::StoreError;
 use kapstone_store::model::*;
 
 /// What the portal form needs: the instrument to render, and the clinic's name. No patient data.
@@ -167,39 +169,50 @@ impl App {
         origin: &str,
         values: &[Option<i64>],
     ) -> Result<PortalOutcome, AppError> {
-        let hash = token_hash(token);
-        let (link, due) = self
-            .store
-            .open_portal_link(&hash, origin)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        let instrument = self
-            .library
-            .get(&due.instrument)
-            .ok_or(AppError::NotFound)?;
-        let answers = instrument.answers(values).map_err(|e| match e.item() {
-            Some(item) => AppError::invalid(format!("item {item}"), e.to_string()),
-            None => AppError::invalid("answers", e.to_string()),
-        })?;
-        let response = instrument.respond(answers);
-        // The portal asks every required item; a blank one is named rather than stored.
-        if let Some(&missing) = response.score().missing.first() {
-            let text = instrument
-                .item(missing)
-                .map(|i| i.text.clone())
-                .unwrap_or_default();
-            return Err(AppError::invalid(
-                format!("item {missing}"),
-                format!("please answer question {missing}: {text}"),
-            ));
-        }
+        // One transaction: the link is looked up, the answers checked against the scheduled
+        // instrument and stored, and the link used up together.
+        let library = &self.library;
+        let respond = |due: &Due| -> Result<Response, StoreError> {
+            let instrument = library
+                .get(&due.instrument)
+                .ok_or_else(|| StoreError::NotFound {
+                    entity: "instrument",
+                    id: due.instrument.clone(),
+                })?;
+            // Items past the questionnaire's last are not its answers; unanswered ones are blank.
+            let mut values = values.to_vec();
+            values.resize(instrument.items.len(), None);
+            let answers = instrument.answers(&values).map_err(|e| match e.item() {
+                Some(item) => FieldError::new(format!("item {item}"), e.to_string()),
+                None => FieldError::new("answers", e.to_string()),
+            })?;
+            let response = instrument.respond(answers);
+            // The portal asks every required item; a blank one is named rather than stored.
+            if let Some(&missing) = response.score().missing.first() {
+                let text = instrument
+                    .item(missing)
+                    .map(|i| i.text.clone())
+                    .unwrap_or_default();
+                return Err(FieldError::new(
+                    format!("item {missing}"),
+                    format!("please answer question {missing}: {text}"),
+                )
+                .into());
+            }
+            Ok(response)
+        };
         let recorded = self
             .store
-            .submit_portal_response(&hash, origin, &response)
-            .await?
+            .submit_portal_response(&token_hash(token), origin, &respond)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound { .. } => AppError::NotFound,
+                e => e.into(),
+            })?
             .ok_or(AppError::NotFound)?;
-        let settings = self.store.settings(link.clinic_id).await?;
-        let clinic = self.store.clinic(link.clinic_id).await?;
+        let clinic_id = recorded.assessment.clinic_id;
+        let settings = self.store.settings(clinic_id).await?;
+        let clinic = self.store.clinic(clinic_id).await?;
         Ok(PortalOutcome {
             flagged: !recorded.assessment.flags.is_empty() || !recorded.alerts.is_empty(),
             clinic_name: clinic.name,

@@ -6,23 +6,18 @@
 //! `KAPSTONE_CRASH_ROUNDS` (default 2) rounds per backend; `KAPSTONE_CRASH_SEED` replays a run
 //! (the seed is printed). `scripts/crash-test.sh` runs the 20-round proof on both backends.
 
-use jiff::SignedDuration;
-use jiff::civil::date;
-use kapstone_app::crypto::{random_token, token_hash};
-use kapstone_clinical::course::Indication;
-use kapstone_clinical::instrument::{AnswerSet, Instrument, Library};
-use kapstone_clinical::vocab::Sex;
+mod support;
+use kapstone_clinical::instrument::Library;
 use kapstone_demo::rng::SplitMix64;
 use kapstone_store::model::*;
 use kapstone_store::{PgStore, SqliteStore, Store, testing};
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::portal::{Link, request, seed_links, start};
 
 /// Links answered per round; enough that the kill lands among many requests in flight.
 const LINKS_PER_ROUND: usize = 96;
@@ -202,15 +197,6 @@ const HALF_WRITTEN: [(&str, &str); 6] = [
 const DUPLICATED: &str = "SELECT count(*) FROM (SELECT clinic_id, course_id, instrument, time_point FROM assessment \
      GROUP BY clinic_id, course_id, instrument, time_point HAVING count(*) > 1) dup";
 
-/// One patient's link, with the answers they will give and the address they answer from
-/// (each its own, so the portal's per-address limit sees one patient, as in life).
-struct Link {
-    token: String,
-    due: DueId,
-    form: String,
-    source: Ipv4Addr,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     /// Not reached before the kill (or the server was gone before the answers were sent).
@@ -219,187 +205,6 @@ enum Outcome {
     Acknowledged,
     /// The answers were sent and no thank-you page came back.
     InFlight,
-}
-
-struct Reply {
-    status: u16,
-    body: String,
-}
-
-/// One HTTP/1.1 request from `source`; `Err` when the server could not be reached at all, and
-/// `Ok` with what arrived when a reply began (a cut-off reply keeps what the patient saw).
-async fn request(
-    port: u16,
-    source: Ipv4Addr,
-    method: &str,
-    path: &str,
-    form: Option<&str>,
-) -> Result<Option<Reply>, std::io::Error> {
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::from((source, 0)))?;
-    let mut stream = socket
-        .connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
-        .await?;
-    let body = form.unwrap_or_default();
-    let mut head =
-        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
-    if form.is_some() {
-        head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    if stream.write_all(head.as_bytes()).await.is_err() {
-        return Ok(None);
-    }
-    let mut raw = Vec::new();
-    let _cut_off = stream.read_to_end(&mut raw).await;
-    let text = String::from_utf8_lossy(&raw);
-    let status = text
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|s| s.get(..3))
-        .and_then(|s| s.parse().ok());
-    Ok(status.map(|status| Reply {
-        status,
-        body: text
-            .split_once("\r\n\r\n")
-            .map_or("", |(_, b)| b)
-            .to_string(),
-    }))
-}
-
-fn answers(inst: &Instrument, rng: &mut SplitMix64, item9_positive: bool) -> String {
-    inst.items
-        .iter()
-        .map(|item| {
-            let v = if inst.id == "phq9" && item.number == 9 {
-                if item9_positive { rng.range(1, 3) } else { 0 }
-            } else {
-                match &item.answers {
-                    AnswerSet::Options(o) => {
-                        o[usize::try_from(rng.below(o.len() as u64)).unwrap_or(0)].value
-                    }
-                    AnswerSet::Range { min, max, .. } => rng.range(*min, *max),
-                }
-            };
-            format!("item{}={v}", item.number)
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// New patients, each with a course, and a live link for each of their PHQ-9s and GAD-7s.
-async fn seed_links(
-    store: &dyn Store,
-    ctx: &AuditContext,
-    lib: &Library,
-    rng: &mut SplitMix64,
-    next_address: &mut u32,
-) -> Vec<Link> {
-    let mut links = Vec::new();
-    while links.len() < LINKS_PER_ROUND {
-        let p = store
-            .create_patient(
-                ctx,
-                &NewPatient {
-                    mrn: None,
-                    details: PatientDetails {
-                        given_name: "Synthetic".into(),
-                        family_name: format!("Crash{}", rng.below(1_000_000)),
-                        birth_date: date(1980, 1, 1),
-                        sex: Sex::Female,
-                        email: None,
-                        phone: None,
-                        postal_code: None,
-                    },
-                },
-            )
-            .await
-            .expect("patient");
-        let plan = kapstone_clinical::protocol::template("kap-6")
-            .expect("kap-6")
-            .plan(Indication::Mdd, date(2026, 1, 5));
-        store
-            .open_course(
-                ctx,
-                &NewCourse {
-                    patient_id: p.id,
-                    indication: Indication::Mdd,
-                    planned_route: None,
-                    protocol: "kap-6".into(),
-                    plan,
-                },
-            )
-            .await
-            .expect("course");
-        for due in store.dues_of(ctx, p.id).await.expect("dues") {
-            if links.len() == LINKS_PER_ROUND || !matches!(due.instrument.as_str(), "phq9" | "gad7")
-            {
-                continue;
-            }
-            let inst = lib.get(&due.instrument).expect("instrument");
-            let token = random_token();
-            let item9_positive = rng.chance(0.25);
-            store
-                .create_portal_link(
-                    ctx,
-                    due.id,
-                    &token_hash(&token),
-                    now() + SignedDuration::from_hours(24),
-                )
-                .await
-                .expect("link");
-            *next_address += 1;
-            let [_, b, c, d] = next_address.to_be_bytes();
-            links.push(Link {
-                token,
-                due: due.id,
-                form: answers(inst, rng, item9_positive),
-                source: Ipv4Addr::new(127, 10 + b, c, d),
-            });
-        }
-    }
-    links
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// `kapstone serve` (from `bin`) on a free port, once it accepts connections.
-async fn start(bin: &Path, url: &str, log: &Path) -> (Child, u16) {
-    let port = free_port();
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("server log");
-    let mut child = Command::new(bin)
-        .env("KAPSTONE_KEYS", kapstone_store::testing::TEST_KEYS)
-        .args(["serve", "--db", url, "--addr", &format!("127.0.0.1:{port}")])
-        .env_remove("KAPSTONE_DB")
-        .env_remove("KAPSTONE_INSTRUMENTS")
-        .env_remove("KAPSTONE_PUBLIC_URL")
-        .env_remove("KAPSTONE_SMTP_URL")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("start kapstone serve");
-    // Migrations run before the listener binds: a connection means it is ready.
-    loop {
-        if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
-            .await
-            .is_ok()
-        {
-            return (child, port);
-        }
-        if let Some(status) = child.try_wait().expect("server status") {
-            panic!("kapstone serve exited at start ({status}); see the log");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn sigkill(child: &mut Child) {
@@ -554,8 +359,18 @@ async fn crash_rounds(backend: &str, url: String, store: Arc<dyn Store>, db: Db)
     let mut next_address = 0u32;
     let mut failures = Vec::new();
     for round in 1..=rounds {
-        let links =
-            Arc::new(seed_links(store.as_ref(), &ctx, &lib, &mut rng, &mut next_address).await);
+        let links = Arc::new(
+            seed_links(
+                store.as_ref(),
+                &ctx,
+                &lib,
+                &mut rng,
+                &mut next_address,
+                LINKS_PER_ROUND,
+                None,
+            )
+            .await,
+        );
         let kill_after =
             usize::try_from(rng.range(1, (LINKS_PER_ROUND * 3 / 4) as i64)).unwrap_or(1);
         let jitter = Duration::from_micros(rng.below(20_000));

@@ -224,18 +224,14 @@ macro_rules! impl_store {
         /// on the chain's tip row takes the write lock first, so concurrent appends queue rather
         /// than fork the chain.
         async fn append_audit(tx: &mut Tx, ctx: &AuditContext, entry: Entry<'_>) -> Result<()> {
-            sqlx::query(
-                "INSERT INTO audit_head (clinic_id, seq, hash) VALUES ($1, 0, $2) \
-                 ON CONFLICT (clinic_id) DO NOTHING",
+            // The clinic's first event starts the chain at the genesis hash; every later one
+            // takes the next number. One statement either way: each is a round trip.
+            let tip = sqlx::query(
+                "INSERT INTO audit_head (clinic_id, seq, hash) VALUES ($1, 1, $2) \
+                 ON CONFLICT (clinic_id) DO UPDATE SET seq = audit_head.seq + 1 RETURNING seq, hash",
             )
             .bind(ctx.clinic_id.0)
             .bind(GENESIS)
-            .execute(&mut **tx)
-            .await?;
-            let tip = sqlx::query(
-                "UPDATE audit_head SET seq = seq + 1 WHERE clinic_id = $1 RETURNING seq, hash",
-            )
-            .bind(ctx.clinic_id.0)
             .fetch_one(&mut **tx)
             .await?;
             let mut event = AuditEvent {
@@ -823,7 +819,7 @@ macro_rules! impl_store {
 
         impl $store {
             async fn tx(&self) -> Result<Tx> {
-                Ok(self.pool.begin_with($begin).await?)
+                Ok(self.writer().begin_with($begin).await?)
             }
 
             /// That the patient exists in the caller's clinic.

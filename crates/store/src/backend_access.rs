@@ -595,7 +595,7 @@ macro_rules! impl_access {
                 .bind(Ts(s.created_at))
                 .bind(Ts(s.last_seen_at))
                 .bind(Ts(s.expires_at))
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await?;
                 Ok(())
             }
@@ -613,7 +613,7 @@ macro_rules! impl_access {
                     .bind(clinic.0)
                     .bind(id.0)
                     .bind(Ts(at))
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await?;
                 Ok(())
             }
@@ -622,7 +622,7 @@ macro_rules! impl_access {
                 sqlx::query("DELETE FROM staff_session WHERE clinic_id = $1 AND id = $2")
                     .bind(clinic.0)
                     .bind(id.0)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await?;
                 Ok(())
             }
@@ -740,7 +740,7 @@ macro_rules! impl_access {
                 &self,
                 token_hash: &str,
                 origin: &str,
-                response: &kapstone_clinical::instrument::Response,
+                respond: &(dyn for<'d> Fn(&'d Due) -> Result<kapstone_clinical::instrument::Response> + Send + Sync),
             ) -> Result<Option<RecordedAssessment>> {
                 let at = now();
                 let mut tx = self.tx().await?;
@@ -760,6 +760,7 @@ macro_rules! impl_access {
                     .fetch_one(&mut *tx)
                     .await?;
                 let due = due_from(&due_row)?;
+                let response = respond(&due)?;
                 if response.score().instrument != due.instrument {
                     return Err(StoreError::invalid("instrument", format!("this link is for {}", due.instrument)));
                 }
@@ -774,7 +775,7 @@ macro_rules! impl_access {
                         patient_id: link.patient_id,
                         course_id: Some(due.course_id),
                         encounter_id: None,
-                        response: response.clone(),
+                        response,
                         time_point: due.time_point.clone(),
                         administered_at: at,
                     },

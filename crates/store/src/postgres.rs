@@ -44,6 +44,11 @@ impl PgStore {
         self
     }
 
+    /// Where every write transaction runs: the one pool (PostgreSQL takes concurrent writers).
+    pub(crate) fn writer(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
+
     /// The pool, for tests that must reach under the store (tampering with the audit log).
     pub fn pool(&self) -> &sqlx::PgPool {
         &self.pool

@@ -7,6 +7,10 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
+    /// The one connection that writes. SQLite takes one writer at a time anyway; queueing
+    /// writers here, in order, replaces its busy handler's sleep-and-retry, which under many
+    /// concurrent writers wasted most of each wait (see docs/performance.md, "Load").
+    writer: sqlx::SqlitePool,
     /// Seals and opens the encrypted fields; without keys, touching one is an error.
     keys: std::sync::Arc<kapstone_keys::Keyring>,
 }
@@ -32,10 +36,17 @@ impl SqliteStore {
             .busy_timeout(lock_wait);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .connect_with(options.clone())
+            .await?;
+        // Waiting for the writer is waiting for a lock: it gives up as `Busy` after as long.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(lock_wait)
             .connect_with(options)
             .await?;
         Ok(SqliteStore {
             pool,
+            writer,
             keys: std::sync::Arc::new(kapstone_keys::Keyring::none()),
         })
     }
@@ -43,12 +54,18 @@ impl SqliteStore {
     /// Waits for every connection to close, so the database files can be removed.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     /// The store sealing and opening the encrypted fields with `keys`.
     pub fn with_keys(mut self, keys: std::sync::Arc<kapstone_keys::Keyring>) -> Self {
         self.keys = keys;
         self
+    }
+
+    /// Where every write transaction runs.
+    pub(crate) fn writer(&self) -> &sqlx::SqlitePool {
+        &self.writer
     }
 
     /// The pool, for tests that must reach under the store (tampering with the audit log).
@@ -238,7 +255,7 @@ impl crate::dump::Dump for SqliteStore {
         input: tokio::sync::mpsc::Receiver<crate::dump::DumpChunk>,
     ) -> Result<std::collections::BTreeMap<String, crate::dump::TableDigest>> {
         let known = crate::dump::ordered(&self.schema_description().await?)?;
-        crate::dump::load(&self.pool, "BEGIN IMMEDIATE", known, input).await
+        crate::dump::load(&self.writer, "BEGIN IMMEDIATE", known, input).await
     }
 }
 
@@ -254,7 +271,7 @@ impl crate::sealing::Sealing for SqliteStore {
 
     async fn reseal(&self) -> Result<crate::sealing::Resealed> {
         let description = self.schema_description().await?;
-        crate::sealing::reseal(&self.pool, "BEGIN IMMEDIATE", &self.keys, &description).await
+        crate::sealing::reseal(&self.writer, "BEGIN IMMEDIATE", &self.keys, &description).await
     }
 
     fn sealing_key(&self) -> Option<String> {

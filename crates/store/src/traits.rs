@@ -267,13 +267,19 @@ pub trait ScheduleStore {
         token_hash: &str,
         origin: &str,
     ) -> Result<Option<(PortalLink, Due)>>;
-    /// Uses the link once: stores the response, completes the scheduled item and raises alerts in
-    /// one transaction. `None` if the link is unknown, used or expired (nothing is stored).
+    /// Uses the link once: `respond` turns the answers into a response for the scheduled item
+    /// the link is for, and the response is stored, the item completed and alerts raised in one
+    /// transaction. `None` if the link is unknown, used or expired; nothing is stored when
+    /// `respond` refuses the answers.
     async fn submit_portal_response(
         &self,
         token_hash: &str,
         origin: &str,
-        response: &kapstone_clinical::instrument::Response,
+        respond: &(
+             dyn for<'d> Fn(&'d Due) -> Result<kapstone_clinical::instrument::Response>
+                 + Send
+                 + Sync
+         ),
     ) -> Result<Option<RecordedAssessment>>;
     /// The clinic of a link that was used and whose answers are stored; `None` for unknown,
     /// live, or expired-unused links. Lets the portal tell a patient who retries after a lost

@@ -1335,11 +1335,9 @@ async fn portal_links_are_single_use_and_expire(store: &dyn Store) {
 
     // The wrong instrument is refused and the link stays usable.
     let wrong = store
-        .submit_portal_response(
-            "tok-phq",
-            "198.51.100.7",
-            &response("gad7", "0,0,0,0,0,0,0"),
-        )
+        .submit_portal_response("tok-phq", "198.51.100.7", &|_: &Due| {
+            Ok(response("gad7", "0,0,0,0,0,0,0"))
+        })
         .await;
     assert!(
         matches!(
@@ -1351,12 +1349,25 @@ async fn portal_links_are_single_use_and_expire(store: &dyn Store) {
         ),
         "{wrong:?}"
     );
+    // Answers refused by the caller's check leave the link live and store nothing.
+    let refused = store
+        .submit_portal_response("tok-phq", "198.51.100.7", &|due: &Due| {
+            Err(StoreError::Field(
+                kapstone_clinical::dosing::FieldError::new(
+                    "item 9",
+                    format!("please answer question 9 of {}", due.instrument),
+                ),
+            ))
+        })
+        .await;
+    assert!(
+        matches!(&refused, Err(StoreError::Field(f)) if f.field == "item 9"),
+        "{refused:?}"
+    );
     let rec = store
-        .submit_portal_response(
-            "tok-phq",
-            "198.51.100.7",
-            &response("phq9", "1,1,1,1,1,1,1,1,1"),
-        )
+        .submit_portal_response("tok-phq", "198.51.100.7", &|_: &Due| {
+            Ok(response("phq9", "1,1,1,1,1,1,1,1,1"))
+        })
         .await
         .expect("submit")
         .expect("accepted");
@@ -1364,11 +1375,9 @@ async fn portal_links_are_single_use_and_expire(store: &dyn Store) {
     assert_eq!(rec.assessment.time_point, "baseline");
     assert_eq!(rec.alerts.len(), 1, "item 9 raised an alert");
     let again = store
-        .submit_portal_response(
-            "tok-phq",
-            "198.51.100.7",
-            &response("phq9", "0,0,0,0,0,0,0,0,0"),
-        )
+        .submit_portal_response("tok-phq", "198.51.100.7", &|_: &Due| {
+            Ok(response("phq9", "0,0,0,0,0,0,0,0,0"))
+        })
         .await
         .expect("submit");
     assert_eq!(again, None, "single use");

@@ -131,6 +131,9 @@ pub async fn form(
     }
 }
 
+/// No questionnaire in the library has more items; higher item numbers in a post are ignored.
+const MAX_ITEMS: usize = 200;
+
 pub async fn submit(
     State(web): State<Shared>,
     origin: Origin,
@@ -140,22 +143,17 @@ pub async fn submit(
     if !web.limiter.allow("portal", &origin) {
         return http::too_many();
     }
-    let f = match web.app.portal_form(&token, &origin.0).await {
-        Ok(f) => f,
-        Err(AppError::NotFound) => return closed(&web, &token).await,
-        Err(e) => return PageError(e).into_response(),
-    };
-    let inst = &f.instrument;
-    let mut values: Vec<Option<i64>> = vec![None; inst.items.len()];
+    // The answers are read without the instrument: the submission looks the link up, checks
+    // the answers against its questionnaire and stores them in one transaction. Only a form
+    // shown again (with what to correct) opens the link here.
+    let mut values: Vec<Option<i64>> = Vec::new();
     let mut errors = Vec::new();
     for (name, raw) in &fields {
         let Some(n) = name
             .strip_prefix("item")
             .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| (1..=MAX_ITEMS).contains(n))
         else {
-            continue;
-        };
-        let Some(slot) = n.checked_sub(1).and_then(|i| values.get_mut(i)) else {
             continue;
         };
         let raw = raw.trim();
@@ -163,37 +161,44 @@ pub async fn submit(
             continue;
         }
         match raw.parse::<i64>() {
-            Ok(v) => *slot = Some(v),
+            Ok(v) => {
+                if values.len() < n {
+                    values.resize(n, None);
+                }
+                values[n - 1] = Some(v);
+            }
             Err(_) => errors.push((
                 u16::try_from(n).unwrap_or(0),
                 format!("Question {n}: please enter a whole number"),
             )),
         }
     }
-    if !errors.is_empty() {
-        return form_page(&web, token, f.clinic_name, inst, &values, errors);
+    if errors.is_empty() {
+        match web.app.portal_submit(&token, &origin.0, &values).await {
+            Ok(outcome) => {
+                return render(
+                    StatusCode::OK,
+                    &PortalDone {
+                        layout: Layout::bare(web.synthetic),
+                        o: outcome,
+                    },
+                );
+            }
+            Err(AppError::Invalid { field, message }) => {
+                let item = field
+                    .strip_prefix("item ")
+                    .and_then(|n| n.parse::<u16>().ok())
+                    .unwrap_or(0);
+                errors.push((item, message));
+            }
+            Err(AppError::NotFound) => return closed(&web, &token).await,
+            Err(e) => return PageError(e).into_response(),
+        }
     }
-    match web.app.portal_submit(&token, &origin.0, &values).await {
-        Ok(outcome) => render(
-            StatusCode::OK,
-            &PortalDone {
-                layout: Layout::bare(web.synthetic),
-                o: outcome,
-            },
-        ),
-        Err(AppError::Invalid { field, message }) => {
-            let item = field
-                .strip_prefix("item ")
-                .and_then(|n| n.parse::<u16>().ok())
-                .unwrap_or(0);
-            form_page(
-                &web,
-                token,
-                f.clinic_name,
-                inst,
-                &values,
-                vec![(item, message)],
-            )
+    match web.app.portal_form(&token, &origin.0).await {
+        Ok(f) => {
+            values.resize(f.instrument.items.len(), None);
+            form_page(&web, token, f.clinic_name, &f.instrument, &values, errors)
         }
         Err(AppError::NotFound) => closed(&web, &token).await,
         Err(e) => PageError(e).into_response(),

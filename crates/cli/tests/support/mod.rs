@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
+pub mod portal;
+
 use std::process::{Command, Output};
 
 /// A `kapstone` command with the tests' field key in the environment and no other settings.
