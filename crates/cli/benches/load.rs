@@ -20,9 +20,11 @@ use kapstone_clinical::vocab::Role;
 use kapstone_demo::rng::SplitMix64;
 use kapstone_store::model::*;
 use kapstone_store::{PgStore, SqliteStore, Store, testing};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::portal::{Link, request, request_as, seed_links, start};
@@ -229,11 +231,19 @@ async fn raw_inserts(backend: &str, n: usize, clients: usize, limit: Duration) -
     };
     match backend {
         "sqlite" => {
-            // kapstone's own connection settings (WAL, synchronous FULL, 8 connections).
-            let store = SqliteStore::connect(&testing::sqlite_url())
+            // kapstone's connection settings (WAL, synchronous FULL) and, as its writes do, one
+            // connection: SQLite takes one writer at a time, and more connections only add
+            // its busy handler's sleeps.
+            let options = SqliteConnectOptions::from_str(&testing::sqlite_url())
+                .expect("raw sqlite url")
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
                 .await
                 .expect("raw sqlite");
-            let pool = store.pool().clone();
             sqlx::query(TABLE).execute(&pool).await.expect("raw table");
             let clinic = uuid::Uuid::now_v7().to_string();
             drive(n, clients, limit, move |_, _| {
