@@ -1,4 +1,5 @@
-//! The SQLite store: one file, WAL journal, writes serialised by `BEGIN IMMEDIATE`.
+//! The SQLite store: one file, WAL journal, writes serialised on one connection by
+//! `BEGIN IMMEDIATE`.
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use std::str::FromStr;
