@@ -6,11 +6,15 @@ use crate::crypto::{self, check_password, random_token, token_hash};
 use crate::{App, AppError};
 use jiff::{SignedDuration, Timestamp};
 use kapstone_clinical::vocab::Role;
+use kapstone_store::Attempt;
 use kapstone_store::model::*;
 
 /// Failed sign-ins before the account locks, and for how long.
 const MAX_FAILURES: i64 = 5;
 const LOCK_MINUTES: i64 = 15;
+/// The one answer to a refused sign-in, whether the account is unknown, the password wrong or
+/// the account locked.
+const SIGN_IN_REFUSED: &str = "the e-mail address or password is not right, or the account is locked after too many failed sign-ins (try again in 15 minutes, or ask an admin for a new set-up link)";
 const SETUP_LINK_HOURS: i64 = 72;
 const RECOVERY_CODES: usize = 10;
 
@@ -169,15 +173,17 @@ impl App {
         Ok(user)
     }
 
-    /// Checks e-mail and password. Unknown accounts cost the same time as wrong passwords, and the
-    /// answer does not say which it was.
+    /// Checks e-mail and password. Unknown, wrongly answered and locked accounts get the same
+    /// answer, after the same password-hash work, so the reply does not say which it was.
+    /// The attempt is counted before the password is checked, so a burst of guesses sent
+    /// together gets no more checks than one guess after another.
     pub async fn sign_in(
         &self,
         email: &str,
         password: &str,
         origin: &str,
     ) -> Result<Issued, AppError> {
-        let bad = || AppError::invalid("email", "the e-mail address or password is not right");
+        let bad = || AppError::invalid("email", SIGN_IN_REFUSED);
         let users = self.store.users_by_email(email).await?;
         let user = match users.as_slice() {
             [one] => one.clone(),
@@ -186,57 +192,43 @@ impl App {
                 return Err(bad());
             }
         };
-        let cred = self.store.credential(user.clinic_id, user.id).await?;
         let ctx = AuditContext {
             clinic_id: user.clinic_id,
             actor: Actor::User(user.id),
             origin: origin.into(),
         };
-        if let Some(until) = cred.as_ref().and_then(|c| c.locked_until)
-            && until > now()
-        {
-            self.store
-                .record(
-                    &ctx,
-                    "auth.sign_in_locked",
-                    None,
-                    "user",
-                    Some(user.id.0),
-                    serde_json::json!({}),
-                )
-                .await?;
-            return Err(AppError::Locked(format!(
-                "too many failed sign-ins; try again after {} (UTC) or ask an admin for a new set-up link",
-                until.strftime("%H:%M")
-            )));
-        }
-        let hash = cred.as_ref().and_then(|c| c.password_hash.clone());
-        if !self.passwords.verify(password.to_string(), hash).await {
-            let failures = cred.as_ref().map_or(0, |c| c.failed_attempts) + 1;
-            let lock = (failures >= MAX_FAILURES).then(|| now() + minutes(LOCK_MINUTES));
-            self.store
-                .record_failed_sign_in(user.clinic_id, user.id, lock)
-                .await?;
-            self.store
-                .record(
-                    &ctx,
-                    "auth.sign_in_failed",
-                    None,
-                    "user",
-                    Some(user.id.0),
-                    serde_json::json!({ "failures": failures }),
-                )
-                .await?;
-            return Err(bad());
-        }
-        let Some(mut cred) = cred else {
+        let attempt = self.take_attempt(&user).await?;
+        let cred = self.store.credential(user.clinic_id, user.id).await?;
+        let hash = match attempt {
+            Attempt::Counted(_) => cred.as_ref().and_then(|c| c.password_hash.clone()),
+            Attempt::Refused => None,
+        };
+        let right = self.passwords.verify(password.to_string(), hash).await;
+        let failures = match attempt {
+            Attempt::Refused => {
+                // No credentials yet (set-up link not used) is not a lock.
+                let action = if cred.is_some() {
+                    "auth.sign_in_locked"
+                } else {
+                    "auth.sign_in_failed"
+                };
+                self.audit_user(&ctx, action, serde_json::json!({})).await?;
+                return Err(bad());
+            }
+            Attempt::Counted(n) => n,
+        };
+        let Some(cred) = cred.filter(|_| right) else {
+            self.audit_user(
+                &ctx,
+                "auth.sign_in_failed",
+                serde_json::json!({ "failures": failures, "locked": failures >= MAX_FAILURES }),
+            )
+            .await?;
             return Err(bad());
         };
-        if cred.failed_attempts > 0 || cred.locked_until.is_some() {
-            cred.failed_attempts = 0;
-            cred.locked_until = None;
-            self.store.save_credential(&ctx, &cred).await?;
-        }
+        self.store
+            .clear_sign_in_failures(user.clinic_id, user.id)
+            .await?;
         let settings = self.store.settings(user.clinic_id).await?;
         let exempt = settings.mfa_exempt_roles.contains(&user.role);
         let state = match (exempt, cred.totp_confirmed) {
@@ -354,8 +346,11 @@ impl App {
     }
 
     /// Checks a TOTP code for a half-signed-in session; returns the new session's cookie value.
+    /// Wrong codes count toward the lockout as wrong passwords do, and a code's time step is
+    /// used once, however many sessions send it at the same moment.
     pub async fn verify_mfa(&self, staff: &Staff, code: &str) -> Result<String, AppError> {
-        let mut cred = Self::credential_or_err(
+        let attempt = self.take_attempt(&staff.user).await?;
+        let cred = Self::credential_or_err(
             self.store
                 .credential(staff.user.clinic_id, staff.user.id)
                 .await?,
@@ -365,26 +360,74 @@ impl App {
             .clone()
             .filter(|_| cred.totp_confirmed)
             .ok_or(AppError::Unauthenticated)?;
-        let Some(step) = crypto::verify_totp(&secret, code, now().as_second(), cred.totp_last_step)
-        else {
-            self.store
-                .record(
-                    &staff.ctx(),
-                    "auth.mfa_failed",
-                    None,
-                    "user",
-                    Some(staff.user.id.0),
-                    serde_json::json!({}),
-                )
+        if attempt == Attempt::Refused {
+            return self.second_factor_locked(staff).await;
+        }
+        let step = crypto::verify_totp(&secret, code, now().as_second(), cred.totp_last_step);
+        let used = match step {
+            Some(step) => {
+                self.store
+                    .use_totp_step(staff.user.clinic_id, staff.user.id, step)
+                    .await?
+            }
+            None => false,
+        };
+        if !used {
+            self.audit_user(&staff.ctx(), "auth.mfa_failed", serde_json::json!({}))
                 .await?;
             return Err(AppError::invalid(
                 "code",
                 "that code is not right; enter the 6-digit code your authenticator shows now",
             ));
-        };
-        cred.totp_last_step = Some(step);
-        self.store.save_credential(&staff.ctx(), &cred).await?;
+        }
+        self.store
+            .clear_sign_in_failures(staff.user.clinic_id, staff.user.id)
+            .await?;
         self.cycle_verified(staff, &cred).await
+    }
+
+    /// Takes a sign-in attempt for the user (see `SignInGuard::take_sign_in_attempt`).
+    async fn take_attempt(&self, user: &User) -> Result<Attempt, AppError> {
+        let at = now();
+        Ok(self
+            .store
+            .take_sign_in_attempt(
+                user.clinic_id,
+                user.id,
+                at,
+                MAX_FAILURES,
+                at + minutes(LOCK_MINUTES),
+            )
+            .await?)
+    }
+
+    /// The answer to a second factor sent while the account is locked: the person has shown
+    /// the password already, so they are told.
+    async fn second_factor_locked(&self, staff: &Staff) -> Result<String, AppError> {
+        self.audit_user(&staff.ctx(), "auth.sign_in_locked", serde_json::json!({}))
+            .await?;
+        Err(AppError::Locked(format!(
+            "too many wrong codes; try again in {LOCK_MINUTES} minutes or ask an admin for a new set-up link"
+        )))
+    }
+
+    async fn audit_user(
+        &self,
+        ctx: &AuditContext,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), AppError> {
+        let AuditContext {
+            actor: Actor::User(user),
+            ..
+        } = ctx
+        else {
+            return Ok(());
+        };
+        self.store
+            .record(ctx, action, None, "user", Some(user.0), detail)
+            .await?;
+        Ok(())
     }
 
     /// Uses a one-time recovery code instead of the authenticator.
@@ -393,11 +436,15 @@ impl App {
         staff: &Staff,
         code: &str,
     ) -> Result<String, AppError> {
+        let attempt = self.take_attempt(&staff.user).await?;
         let cred = Self::credential_or_err(
             self.store
                 .credential(staff.user.clinic_id, staff.user.id)
                 .await?,
         )?;
+        if attempt == Attempt::Refused {
+            return self.second_factor_locked(staff).await;
+        }
         let normalised: String = code
             .chars()
             .filter(|c| c.is_ascii_alphanumeric())
@@ -413,6 +460,9 @@ impl App {
                 "that recovery code is not right or was already used",
             ));
         }
+        self.store
+            .clear_sign_in_failures(staff.user.clinic_id, staff.user.id)
+            .await?;
         self.cycle_verified(staff, &cred).await
     }
 
@@ -498,5 +548,15 @@ impl App {
             )
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refusal_states_the_lock_period_in_force() {
+        assert!(SIGN_IN_REFUSED.contains(&format!("try again in {LOCK_MINUTES} minutes")));
     }
 }

@@ -443,25 +443,6 @@ macro_rules! impl_access {
                 Ok(())
             }
 
-            async fn record_failed_sign_in(
-                &self,
-                clinic: ClinicId,
-                user: UserId,
-                locked_until: Option<Timestamp>,
-            ) -> Result<i64> {
-                let n: Option<i64> = sqlx::query_scalar(
-                    "UPDATE staff_credential SET failed_attempts = failed_attempts + 1, \
-                     locked_until = COALESCE($3, locked_until) WHERE clinic_id = $1 AND user_id = $2 \
-                     RETURNING failed_attempts",
-                )
-                .bind(clinic.0)
-                .bind(user.0)
-                .bind(locked_until.map(Ts))
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(n.unwrap_or(0))
-            }
-
             async fn create_setup_token(
                 &self,
                 ctx: &AuditContext,

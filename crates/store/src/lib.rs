@@ -18,6 +18,7 @@ mod planner_statistics;
 pub mod postgres;
 mod schema;
 pub mod sealing;
+pub mod sign_in_guard;
 pub mod sqlite;
 pub mod testing;
 pub mod traits;
@@ -28,6 +29,7 @@ pub use dump::Dump;
 pub use error::{Result, StoreError};
 pub use postgres::PgStore;
 pub use sealing::Sealing;
+pub use sign_in_guard::{Attempt, SignInGuard};
 pub use sqlite::SqliteStore;
 pub use traits::*;
 

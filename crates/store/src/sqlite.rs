@@ -279,3 +279,33 @@ impl crate::sealing::Sealing for SqliteStore {
         self.keys.sealing_id()
     }
 }
+
+#[async_trait]
+impl crate::sign_in_guard::SignInGuard for SqliteStore {
+    async fn take_sign_in_attempt(
+        &self,
+        clinic: ClinicId,
+        user: UserId,
+        at: Timestamp,
+        max_failures: i64,
+        lock_until: Timestamp,
+    ) -> Result<crate::sign_in_guard::Attempt> {
+        crate::sign_in_guard::take_attempt(
+            self.writer(),
+            clinic,
+            user,
+            at,
+            max_failures,
+            lock_until,
+        )
+        .await
+    }
+
+    async fn clear_sign_in_failures(&self, clinic: ClinicId, user: UserId) -> Result<()> {
+        crate::sign_in_guard::clear_failures(self.writer(), clinic, user).await
+    }
+
+    async fn use_totp_step(&self, clinic: ClinicId, user: UserId, step: i64) -> Result<bool> {
+        crate::sign_in_guard::use_step(self.writer(), clinic, user, step).await
+    }
+}

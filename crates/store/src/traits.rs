@@ -211,13 +211,6 @@ pub trait AccessStore {
     async fn credential(&self, clinic: ClinicId, user: UserId) -> Result<Option<Credential>>;
     /// Creates or replaces the credential row; audited as a credential change.
     async fn save_credential(&self, ctx: &AuditContext, cred: &Credential) -> Result<()>;
-    /// Counts a failed sign-in and sets the lock, without touching anything else.
-    async fn record_failed_sign_in(
-        &self,
-        clinic: ClinicId,
-        user: UserId,
-        locked_until: Option<jiff::Timestamp>,
-    ) -> Result<i64>;
     async fn create_setup_token(
         &self,
         ctx: &AuditContext,
@@ -469,6 +462,7 @@ pub trait Store:
     + OutcomeStore
     + crate::dump::Dump
     + crate::sealing::Sealing
+    + crate::sign_in_guard::SignInGuard
     + Send
     + Sync
 {

@@ -9,7 +9,7 @@ use kapstone_clinical::protocol::CoursePlan;
 use kapstone_clinical::vocab::{Role, Sex};
 use kapstone_store::dump::{DumpChunk, TableDigest};
 use kapstone_store::model::*;
-use kapstone_store::{Dump, Store, StoreError};
+use kapstone_store::{Attempt, Dump, Store, StoreError};
 
 struct World {
     clinic: Clinic,
@@ -1100,20 +1100,22 @@ async fn credentials_sessions_and_one_time_tokens(store: &dyn Store) {
         store.credential(w.clinic.id, w.user).await.expect("cred"),
         Some(cred.clone())
     );
+    // Two attempts allowed: the second locks until `lock`, a third is refused unchecked, and
+    // once the lock has run out the count starts again.
+    let t0 = Timestamp::from_second(1_900_000_000).expect("valid");
     let lock = Timestamp::from_second(2_000_000_000).expect("valid");
+    let mut taken = Vec::new();
+    for at in [t0, t0, t0] {
+        taken.push(
+            store
+                .take_sign_in_attempt(w.clinic.id, w.user, at, 2, lock)
+                .await
+                .expect("attempt"),
+        );
+    }
     assert_eq!(
-        store
-            .record_failed_sign_in(w.clinic.id, w.user, None)
-            .await
-            .expect("fail"),
-        1
-    );
-    assert_eq!(
-        store
-            .record_failed_sign_in(w.clinic.id, w.user, Some(lock))
-            .await
-            .expect("fail"),
-        2
+        taken,
+        [Attempt::Counted(1), Attempt::Counted(2), Attempt::Refused]
     );
     let locked = store
         .credential(w.clinic.id, w.user)
@@ -1124,6 +1126,40 @@ async fn credentials_sessions_and_one_time_tokens(store: &dyn Store) {
         (locked.failed_attempts, locked.locked_until),
         (2, Some(lock))
     );
+    let after = lock + jiff::SignedDuration::from_secs(1);
+    assert_eq!(
+        store
+            .take_sign_in_attempt(w.clinic.id, w.user, after, 2, after)
+            .await
+            .expect("attempt"),
+        Attempt::Counted(1),
+        "a lock that ran out starts the count again"
+    );
+    store
+        .clear_sign_in_failures(w.clinic.id, w.user)
+        .await
+        .expect("clear");
+    let cleared = store
+        .credential(w.clinic.id, w.user)
+        .await
+        .expect("cred")
+        .expect("some");
+    assert_eq!((cleared.failed_attempts, cleared.locked_until), (0, None));
+    assert_eq!(
+        cleared.password_hash, cred.password_hash,
+        "nothing else moved"
+    );
+    // A TOTP step is used once, and an older one not at all.
+    for (step, fresh) in [(100, true), (100, false), (99, false), (101, true)] {
+        assert_eq!(
+            store
+                .use_totp_step(w.clinic.id, w.user, step)
+                .await
+                .expect("step"),
+            fresh,
+            "step {step}"
+        );
+    }
 
     let future = kapstone_store::model::now() + jiff::SignedDuration::from_hours(1);
     let past = kapstone_store::model::now() - jiff::SignedDuration::from_hours(1);
@@ -1749,6 +1785,7 @@ both_backends!(
     the_course_series_agrees_with_the_rows,
     dumps_carry_every_row_to_either_backend,
     a_cut_short_load_writes_nothing,
+    sign_in_attempts_sent_together_are_counted_one_by_one,
 );
 
 // ---- The clinical record ----
@@ -3073,4 +3110,60 @@ async fn postgres_encrypted_fields_never_reach_the_files_in_the_clear() {
         &markers,
     ));
     assert!(holding.is_empty(), "{holding:?}");
+}
+
+/// A burst of attempts sent at the same moment gets no more checks than attempts one after
+/// another (14 sent together used to be checked 14 times with no lockout), and one TOTP time
+/// step sent from ten sessions at once is used once.
+async fn sign_in_attempts_sent_together_are_counted_one_by_one(store: &dyn Store) {
+    let w = world(store).await;
+    store
+        .save_credential(
+            &w.admin,
+            &Credential {
+                clinic_id: w.clinic.id,
+                user_id: w.user,
+                password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$x$y".into()),
+                totp_secret: None,
+                totp_confirmed: false,
+                totp_last_step: None,
+                failed_attempts: 0,
+                locked_until: None,
+                security_stamp: "s1".into(),
+            },
+        )
+        .await
+        .expect("save");
+    let at = kapstone_store::model::now();
+    let lock = at + jiff::SignedDuration::from_mins(15);
+    let burst = (0..14).map(|_| store.take_sign_in_attempt(w.clinic.id, w.user, at, 5, lock));
+    let taken: Vec<Attempt> = futures_util::future::join_all(burst)
+        .await
+        .into_iter()
+        .map(|r| r.expect("attempt"))
+        .collect();
+    let mut counted: Vec<i64> = taken
+        .iter()
+        .filter_map(|a| match a {
+            Attempt::Counted(n) => Some(*n),
+            Attempt::Refused => None,
+        })
+        .collect();
+    counted.sort();
+    assert_eq!(counted, [1, 2, 3, 4, 5], "{taken:?}");
+    let cred = store
+        .credential(w.clinic.id, w.user)
+        .await
+        .expect("cred")
+        .expect("some");
+    assert_eq!((cred.failed_attempts, cred.locked_until), (5, Some(lock)));
+
+    let same_code = (0..10).map(|_| store.use_totp_step(w.clinic.id, w.user, 58_000_000));
+    let used = futures_util::future::join_all(same_code)
+        .await
+        .into_iter()
+        .map(|r| r.expect("step"))
+        .filter(|fresh| *fresh)
+        .count();
+    assert_eq!(used, 1);
 }

@@ -158,7 +158,9 @@ async fn second_factor(
     };
     match verified {
         Ok(token) => redirect_with_cookie("/dashboard", set_session_cookie(&token, web.secure)),
-        Err(AppError::Invalid { message, .. }) => mfa_page_with(&web, &staff, Some(message)),
+        Err(AppError::Invalid { message, .. } | AppError::Locked(message)) => {
+            mfa_page_with(&web, &staff, Some(message))
+        }
         Err(e) => PageError(e).into_response(),
     }
 }
