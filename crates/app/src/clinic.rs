@@ -6,6 +6,7 @@ use crate::policy::{self, Action, Denied, Target};
 use crate::{App, AppError};
 use jiff::Timestamp;
 use jiff::civil::Date;
+use kapstone_clinical::bounds;
 use kapstone_clinical::course::{CourseStatus, Indication, Route};
 use kapstone_clinical::vocab::Role;
 use kapstone_store::model::*;
@@ -99,9 +100,10 @@ impl App {
         query: &str,
     ) -> Result<Vec<Patient>, AppError> {
         self.allow(staff, Action::ViewPatient, None).await?;
+        let query = bounds::search_term("q", query)?;
         Ok(self
             .store
-            .find_patients(&staff.ctx(), Self::scope(staff), query, 100)
+            .find_patients(&staff.ctx(), Self::scope(staff), &query, 100)
             .await?)
     }
 
@@ -114,6 +116,10 @@ impl App {
         team: Option<CareTeamId>,
     ) -> Result<Patient, AppError> {
         self.allow(staff, Action::CreatePatient, None).await?;
+        let new = &NewPatient {
+            mrn: new.mrn.clone(),
+            details: new.details.cleaned(self.today(staff).await?)?,
+        };
         let admin = staff.role() == Role::Admin;
         let allowed = if admin {
             self.store.teams(staff.user.clinic_id).await?
@@ -163,7 +169,11 @@ impl App {
         details: &PatientDetails,
     ) -> Result<Patient, AppError> {
         self.allow(staff, Action::EditPatient, Some(id)).await?;
-        Ok(self.store.update_patient(&staff.ctx(), id, details).await?)
+        let details = details.cleaned(self.today(staff).await?)?;
+        Ok(self
+            .store
+            .update_patient(&staff.ctx(), id, &details)
+            .await?)
     }
 
     pub async fn chart(&self, staff: &Staff, id: PatientId) -> Result<Chart, AppError> {
@@ -219,6 +229,7 @@ impl App {
                 ),
             )
         })?;
+        let intake = bounds::course_date("intake", intake, self.today(staff).await?)?;
         let plan = template.plan(indication, intake);
         Ok(self
             .store
@@ -374,25 +385,29 @@ impl App {
         Ok(self.store.clinic(clinic).await?)
     }
 
-    pub async fn save_settings(
+    /// Saves the clinic's settings, name and time zone together. Every field is checked before
+    /// anything is written, so one bad field leaves all of them as they were.
+    pub async fn save_clinic_settings(
         &self,
         staff: &Staff,
         settings: &ClinicSettings,
-    ) -> Result<(), AppError> {
-        self.allow(staff, Action::ManageSettings, None).await?;
-        Ok(self.store.save_settings(&staff.ctx(), settings).await?)
-    }
-
-    pub async fn update_clinic(
-        &self,
-        staff: &Staff,
         name: &str,
         time_zone: &str,
     ) -> Result<Clinic, AppError> {
         self.allow(staff, Action::ManageSettings, None).await?;
+        let name = bounds::name("clinic_name", name)?;
+        let time_zone = time_zone.trim();
+        if jiff::tz::TimeZone::get(time_zone).is_err() {
+            return Err(AppError::invalid(
+                "time_zone",
+                format!("'{time_zone}' is not an IANA time zone (e.g. America/New_York)"),
+            ));
+        }
+        // The settings check their own fields before they write.
+        self.store.save_settings(&staff.ctx(), settings).await?;
         Ok(self
             .store
-            .update_clinic(&staff.ctx(), name, time_zone)
+            .update_clinic(&staff.ctx(), &name, time_zone)
             .await?)
     }
 

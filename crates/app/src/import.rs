@@ -173,6 +173,7 @@ pub fn parse(
         checked += 1;
         progress(checked);
     };
+    let today = kapstone_store::model::now().to_zoned(tz.clone()).date();
     let mut patients: Vec<ImportPatient> = Vec::new();
     let mut patient_index: HashMap<String, usize> = HashMap::new();
     let mut h = csv::StringRecord::new();
@@ -196,7 +197,9 @@ pub fn parse(
             postal_code: Some(r.required("postal_code")?.to_string()),
             email: Some(r.get("email")?.to_string()).filter(|s| !s.is_empty()),
             phone: Some(r.get("phone")?.to_string()).filter(|s| !s.is_empty()),
-        };
+        }
+        .cleaned(today)
+        .map_err(|e| r.err(&e.field, e.message))?;
         patient_index.insert(id.clone(), patients.len());
         patients.push(ImportPatient {
             mrn: Some(id),

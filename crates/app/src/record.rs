@@ -69,7 +69,13 @@ impl App {
             .map_err(|e| AppError::Internal(format!("time zone: {e}")))
     }
 
-    /// A local date-time as typed (`YYYY-MM-DDTHH:MM`, the clinic's time zone); empty is now.
+    /// Today's date where the clinic is.
+    pub(crate) async fn today(&self, staff: &Staff) -> Result<jiff::civil::Date, AppError> {
+        Ok(now().to_zoned(self.clinic_tz(staff).await?).date())
+    }
+
+    /// A local date-time of the dosing day as typed (`YYYY-MM-DDTHH:MM`, the clinic's time
+    /// zone), within `bounds::event_time` of now; empty is now.
     pub async fn parse_local_time(
         &self,
         staff: &Staff,
@@ -87,9 +93,11 @@ impl App {
                 format!("'{raw}' is not a date and time; use YYYY-MM-DDTHH:MM (clinic time)"),
             )
         })?;
-        dt.to_zoned(tz)
+        let at = dt
+            .to_zoned(tz)
             .map(|z| z.timestamp())
-            .map_err(|e| AppError::invalid(field, e.to_string()))
+            .map_err(|e| AppError::invalid(field, e.to_string()))?;
+        Ok(kapstone_clinical::bounds::event_time(field, at, now())?)
     }
 
     /// The encounter, for a user who may see its patient's chart.

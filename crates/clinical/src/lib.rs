@@ -2,6 +2,7 @@
 //! Pure: no I/O, no clock, no database.
 #![forbid(unsafe_code)]
 
+pub mod bounds;
 pub mod course;
 pub mod dosing;
 pub mod instrument;

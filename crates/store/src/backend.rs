@@ -294,23 +294,7 @@ macro_rules! impl_store {
         }
 
         fn check_details(d: &PatientDetails) -> Result<()> {
-            for (field, value) in [("given_name", &d.given_name), ("family_name", &d.family_name)] {
-                let len = value.trim().chars().count();
-                if len == 0 {
-                    return Err(StoreError::invalid(field, "must not be empty"));
-                }
-                if len > 200 {
-                    return Err(StoreError::invalid(field, format!("is {len} characters; at most 200 are allowed")));
-                }
-            }
-            if d.birth_date > now().to_zoned(jiff::tz::TimeZone::UTC).date() {
-                return Err(StoreError::invalid("birth_date", "is in the future"));
-            }
-            if let Some(email) = &d.email
-                && (!email.contains('@') || email.trim() != email || email.len() > 254)
-            {
-                return Err(StoreError::invalid("email", "is not an e-mail address (name@example.org)"));
-            }
+            d.cleaned(now().to_zoned(jiff::tz::TimeZone::UTC).date())?;
             Ok(())
         }
 

@@ -24,6 +24,10 @@ macro_rules! impl_import {
                         StoreError::Invalid { field, message } => {
                             StoreError::Invalid { field, message: format!("{message} ({})", which()) }
                         }
+                        StoreError::Field(mut f) => {
+                            f.message = format!("{} ({})", f.message, which());
+                            StoreError::Field(f)
+                        }
                         other => other,
                     })?;
                     let mrn = match &ip.mrn {

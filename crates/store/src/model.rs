@@ -2,7 +2,9 @@
 
 use jiff::Timestamp;
 use jiff::civil::Date;
+use kapstone_clinical::bounds;
 use kapstone_clinical::course::{CourseStatus, EncounterKind, EncounterStatus, Indication, Route};
+use kapstone_clinical::dosing::FieldError;
 use kapstone_clinical::vocab::{Role, Sex};
 use std::fmt;
 use uuid::Uuid;
@@ -120,6 +122,30 @@ pub struct PatientDetails {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub postal_code: Option<String>,
+}
+
+impl PatientDetails {
+    /// The details as they are stored: names normalised (NFC, trimmed) and every rule of
+    /// `kapstone_clinical::bounds` checked, naming the field that breaks one.
+    pub fn cleaned(&self, today: Date) -> Result<PatientDetails, FieldError> {
+        if let Some(email) = &self.email
+            && (!email.contains('@') || email.trim() != email || email.len() > 254)
+        {
+            return Err(FieldError::new(
+                "email",
+                "is not an e-mail address (name@example.org)",
+            ));
+        }
+        Ok(PatientDetails {
+            given_name: bounds::name("given_name", &self.given_name)?,
+            family_name: bounds::name("family_name", &self.family_name)?,
+            birth_date: bounds::birth_date("birth_date", self.birth_date, today)?,
+            sex: self.sex,
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+            postal_code: self.postal_code.clone(),
+        })
+    }
 }
 
 impl fmt::Debug for Patient {

@@ -122,21 +122,11 @@ pub async fn save_settings(
             return settings_view(&web, &staff, current, Some(e.to_string()), false).await;
         }
     };
-    // The time zone is checked before anything is saved, so a bad one leaves both untouched.
-    let time_zone = get("time_zone").trim().to_string();
-    if jiff::tz::TimeZone::get(&time_zone).is_err() {
-        let msg =
-            format!("time_zone: '{time_zone}' is not an IANA time zone (e.g. America/New_York)");
-        return settings_view(&web, &staff, s, Some(msg), false).await;
-    }
-    let saved = match web.app.save_settings(&staff, &s).await {
-        Ok(()) => web
-            .app
-            .update_clinic(&staff, &get("clinic_name"), &time_zone)
-            .await
-            .map(|_| ()),
-        Err(e) => Err(e),
-    };
+    let saved = web
+        .app
+        .save_clinic_settings(&staff, &s, &get("clinic_name"), &get("time_zone"))
+        .await
+        .map(|_| ());
     match saved {
         Ok(()) => settings_view(&web, &staff, s, None, true).await,
         Err(e @ AppError::Invalid { .. }) => {

@@ -1526,6 +1526,66 @@ async fn sessions_end_at_their_absolute_timeout(store: Arc<dyn Store>) {
 // ---------------------------------------------------------------------------------------------
 
 /// Registers a patient with an e-mail address through the form; returns their id.
+/// Names that display as something else, birth dates of year 0 or 1899, and a 50,001-character
+/// search used to be accepted (the search answered 500); each is now refused naming its field,
+/// and a name typed with a combining accent is stored and found as the one character.
+async fn typed_input_is_bounded_and_normalised(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let team = w.team("Team A").await;
+    let mut m = w
+        .member(
+            "dr.ames@example.org",
+            "Dr Ames",
+            Role::Prescriber,
+            Some(team),
+        )
+        .await;
+    let csrf = m.client.get("/patients/new").await.csrf();
+    let register = |given: &'static str, born: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("given_name", given.to_string()),
+            ("family_name", "Lovelace".to_string()),
+            ("birth_date", born.to_string()),
+            ("sex", "female".to_string()),
+            ("email", String::new()),
+            ("phone", String::new()),
+            ("postal_code", String::new()),
+        ]
+    };
+    for (given, born, field) in [
+        ("Ada\u{202E}ecal", "1985-04-02", "given_name"),
+        ("A\u{200B}da", "1985-04-02", "given_name"),
+        ("Ada", "1899-12-31", "birth_date"),
+        ("Ada", "2999-01-01", "birth_date"),
+    ] {
+        let form = register(given, born);
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = m.client.post("/patients/new", &form).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{given:?} {born}"
+        );
+        assert!(
+            r.body.contains(&format!("{field}:")),
+            "{given:?} {born}: {}",
+            r.body
+        );
+    }
+    let form = register("Jose\u{301}", "1985-04-02");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = m.client.post("/patients/new", &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let found = m.client.get("/patients?q=Jos%C3%A9").await;
+    assert_eq!(found.status, StatusCode::OK);
+    assert!(found.body.contains("Jos\u{e9}"), "found as one character");
+    let long = "x".repeat(50_001);
+    let r = m.client.get(&format!("/patients?q={long}")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.status);
+    assert!(r.body.contains("at most 100"), "{}", r.body);
+}
+
 async fn register_with_email(m: &mut Member, given: &str, family: &str, email: &str) -> String {
     let r = m.client.get("/patients/new").await;
     let r = m
@@ -2152,6 +2212,23 @@ async fn admins_set_the_clinic_details_and_crisis_text(store: Arc<dyn Store>) {
         "988",
         "nothing saved"
     );
+    // An empty clinic name used to be refused only after the settings were saved.
+    let mut bad_name = form("America/Denver", "7");
+    bad_name[1].1 = "   ".to_string();
+    let bad_name: Vec<(&str, &str)> = bad_name.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = admin.client.post("/admin/settings", &bad_name).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("clinic_name: must not be empty"),
+        "{}",
+        r.body
+    );
+    let unchanged = w.store().settings(w.clinic).await.expect("settings");
+    assert_eq!(
+        (unchanged.crisis_line.as_str(), unchanged.address.as_str()),
+        ("988", ""),
+        "nothing saved"
+    );
     let bad_days = form("America/Denver", "0");
     let bad_days: Vec<(&str, &str)> = bad_days.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let r = admin.client.post("/admin/settings", &bad_days).await;
@@ -2262,6 +2339,7 @@ both_backends!(
     entered_text_is_escaped_everywhere,
     security_headers_on_every_response,
     five_wrong_passwords_lock_the_account,
+    typed_input_is_bounded_and_normalised,
     a_burst_of_wrong_passwords_gets_five_checks,
     a_totp_code_signs_in_once_and_wrong_codes_lock,
     idle_sessions_time_out,

@@ -260,6 +260,29 @@ type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
 async fn bad_dosing_input_is_named_and_nothing_is_saved(store: Arc<dyn Store>) {
     let (w, mut doc, fx, e) = setup(store).await;
     let csrf = doc.csrf().await;
+    // A session dated 1990 or year 1 used to start, and its clock then drew a tick per half
+    // hour since: a page of 32 MB or 1.7 GB for everyone who opened it.
+    for long_ago in ["1990-01-01T09:00", "0001-01-01T09:00"] {
+        let r = doc
+            .client
+            .post(
+                &enc_path(&fx, &e, "start"),
+                &[
+                    ("csrf", &csrf),
+                    ("systolic", "120"),
+                    ("diastolic", "80"),
+                    ("started_at", long_ago),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{long_ago}");
+        assert!(
+            r.body
+                .contains("started_at: must be within the last 24 hours"),
+            "{long_ago}: {}",
+            r.body
+        );
+    }
     let start = ago(&w, 60).await;
     let r = doc
         .client
