@@ -73,7 +73,7 @@ fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     let mut conn = TcpStream::connect(&addr).expect("connect");
     write!(
         conn,
-        "POST /signin HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+        "POST /signin HTTP/1.1\r\nHost: {addr}\r\nSec-Fetch-Site: same-origin\r\nContent-Type: application/x-www-form-urlencoded\r\n\
          Content-Length: {}\r\n\r\n{first}",
         body.len()
     )

@@ -55,9 +55,17 @@ pub async fn signin_page(State(web): State<Shared>) -> Response {
 
 pub async fn signin(
     State(web): State<Shared>,
+    headers: HeaderMap,
     origin: Origin,
     Form(f): Form<SignInForm>,
 ) -> Response {
+    if !http::posted_from_own_page(&headers, web.app.public_url()) {
+        return (
+            StatusCode::FORBIDDEN,
+            "sign in from kapstone's own sign-in page",
+        )
+            .into_response();
+    }
     if !web.limiter.allow("signin", &origin) {
         return http::too_many();
     }

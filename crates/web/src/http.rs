@@ -142,6 +142,27 @@ pub(crate) fn retry_soon(res: &mut Response) {
         .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
 }
 
+/// Whether a form was posted from one of kapstone's own pages, for a post that needs no session
+/// and so carries no CSRF token (sign-in: a post from another site would sign the victim's
+/// browser into the attacker's account). A browser says so in `Sec-Fetch-Site` (`same-origin`,
+/// or `none` when the person typed or bookmarked it); a browser too old for that header sends
+/// `Origin`, which must then be kapstone's public address. Neither: refused.
+pub(crate) fn posted_from_own_page(headers: &HeaderMap, public_url: &str) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match header("sec-fetch-site") {
+        Some(site) => matches!(site, "same-origin" | "none"),
+        None => header("origin").is_some_and(|o| {
+            let own = public_url.trim_end_matches('/');
+            // The public URL's scheme, host and port; any path after them is not an origin.
+            let own_origin = own
+                .find("://")
+                .and_then(|i| own[i + 3..].find('/').map(|j| &own[..i + 3 + j]))
+                .unwrap_or(own);
+            o == own_origin
+        }),
+    }
+}
+
 /// Security headers on every response; cross-site form posts refused before any handler runs.
 pub async fn security(secure: bool, req: Request, next: Next) -> Response {
     let cross_site_post = req.method() == Method::POST

@@ -1005,6 +1005,47 @@ fn assert_escaped(page: &Page, what: &str, escaped: &[&str]) {
     }
 }
 
+/// A sign-in form posted from another site (login CSRF: the victim's browser signed into the
+/// attacker's account) used to be accepted when the browser said `same-site` or said nothing.
+/// Now only kapstone's own page (`same-origin`), a typed address (`none`) or, from a browser
+/// without `Sec-Fetch-Site`, an `Origin` equal to the public address gets through.
+async fn sign_in_is_posted_only_from_kapstone_itself(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let form = [("email", "nobody@example.org"), ("password", PASSWORD)];
+    let origin = PUBLIC_URL.trim_end_matches('/');
+    for (headers, expected) in [
+        (vec![("sec-fetch-site", "same-site")], StatusCode::FORBIDDEN),
+        (
+            vec![("sec-fetch-site", "cross-site")],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            vec![("sec-fetch-site", "same-origin")],
+            StatusCode::UNAUTHORIZED,
+        ),
+        (vec![("sec-fetch-site", "none")], StatusCode::UNAUTHORIZED),
+        (
+            vec![("sec-fetch-site", ""), ("origin", "https://evil.example")],
+            StatusCode::FORBIDDEN,
+        ),
+    ] {
+        let r = w.client().post_with("/signin", &form, &headers).await;
+        assert_eq!(r.status, expected, "{headers:?}");
+    }
+    // No Sec-Fetch-Site at all: the Origin decides.
+    for (origin_header, expected) in [
+        (None, StatusCode::FORBIDDEN),
+        (Some("https://evil.example"), StatusCode::FORBIDDEN),
+        (Some(origin), StatusCode::UNAUTHORIZED),
+    ] {
+        let mut c = w.client();
+        c.fetch_metadata = false;
+        let headers: Vec<(&str, &str)> = origin_header.map(|o| ("origin", o)).into_iter().collect();
+        let r = c.post_with("/signin", &form, &headers).await;
+        assert_eq!(r.status, expected, "{origin_header:?}");
+    }
+}
+
 /// Script payloads typed by staff and patients come back escaped on every page that shows them.
 async fn entered_text_is_escaped_everywhere(store: Arc<dyn Store>) {
     let w = World::new(store).await;
@@ -2339,6 +2380,7 @@ both_backends!(
     entered_text_is_escaped_everywhere,
     security_headers_on_every_response,
     five_wrong_passwords_lock_the_account,
+    sign_in_is_posted_only_from_kapstone_itself,
     typed_input_is_bounded_and_normalised,
     a_burst_of_wrong_passwords_gets_five_checks,
     a_totp_code_signs_in_once_and_wrong_codes_lock,

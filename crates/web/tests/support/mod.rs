@@ -122,6 +122,7 @@ impl World {
         Client {
             router: self.router.clone(),
             cookie: None,
+            fetch_metadata: true,
         }
     }
 
@@ -333,6 +334,8 @@ pub struct Client {
     router: Router,
     /// The `kapstone_session` cookie value the server last set.
     pub cookie: Option<String>,
+    /// Sends `Sec-Fetch-Site: same-origin` as a modern browser on kapstone's own page does.
+    pub fetch_metadata: bool,
 }
 
 impl Client {
@@ -341,6 +344,7 @@ impl Client {
         Client {
             router,
             cookie: None,
+            fetch_metadata: true,
         }
     }
 
@@ -348,6 +352,7 @@ impl Client {
         Client {
             router: self.router.clone(),
             cookie: Some(cookie.into()),
+            fetch_metadata: self.fetch_metadata,
         }
     }
 
@@ -383,6 +388,15 @@ impl Client {
         }
         if form.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        }
+        // A modern browser on kapstone's own page says so; a test that means otherwise says
+        // what instead.
+        if self.fetch_metadata
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("sec-fetch-site"))
+        {
+            req = req.header("sec-fetch-site", "same-origin");
         }
         for (k, v) in headers {
             req = req.header(*k, *v);
