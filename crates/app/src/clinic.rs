@@ -9,6 +9,7 @@ use jiff::civil::Date;
 use kapstone_clinical::bounds;
 use kapstone_clinical::course::{CourseStatus, Indication, Route};
 use kapstone_clinical::vocab::Role;
+use kapstone_store::Owned;
 use kapstone_store::model::*;
 
 /// How many of the latest assessments the chart reads in full (for its timeline); the trend
@@ -268,15 +269,13 @@ impl App {
         staff: &Staff,
         course: CourseId,
     ) -> Result<Course, AppError> {
-        let system = AuditContext {
-            clinic_id: staff.user.clinic_id,
-            actor: Actor::User(staff.user.id),
-            origin: staff.origin.clone(),
-        };
-        let c = self.store.course(&system, course).await?;
-        self.allow(staff, Action::ViewChart, Some(c.patient_id))
-            .await?;
-        Ok(c)
+        let patient = self
+            .store
+            .patient_of(staff.user.clinic_id, Owned::Course(course))
+            .await?
+            .ok_or(AppError::NotFound)?;
+        self.allow(staff, Action::ViewChart, Some(patient)).await?;
+        Ok(self.store.course(&staff.ctx(), course).await?)
     }
 
     /// A clinician enters a questionnaire (e.g. a clinician-rated HAM-A, or a form done on paper).

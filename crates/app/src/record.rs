@@ -11,6 +11,7 @@ use kapstone_clinical::dosing::administration::DoseInput;
 use kapstone_clinical::dosing::events::AdverseEventInput;
 use kapstone_clinical::dosing::screening::{self, Interaction};
 use kapstone_clinical::dosing::vitals::VitalsInput;
+use kapstone_store::Owned;
 use kapstone_store::model::*;
 
 /// The screening form as typed.
@@ -106,10 +107,14 @@ impl App {
         staff: &Staff,
         encounter: EncounterId,
     ) -> Result<Encounter, AppError> {
-        let e = self.store.encounter(&staff.ctx(), encounter).await?;
-        self.allow(staff, Action::ViewChart, Some(e.patient_id))
-            .await?;
-        Ok(e)
+        // Whose it is first, unaudited: a refusal is then the only thing logged.
+        let patient = self
+            .store
+            .patient_of(staff.user.clinic_id, Owned::Encounter(encounter))
+            .await?
+            .ok_or(AppError::NotFound)?;
+        self.allow(staff, Action::ViewChart, Some(patient)).await?;
+        Ok(self.store.encounter(&staff.ctx(), encounter).await?)
     }
 
     async fn encounter_may(

@@ -288,3 +288,14 @@ impl crate::sign_in_guard::SignInGuard for PgStore {
         crate::sign_in_guard::use_step(self.writer(), clinic, user, step).await
     }
 }
+
+#[async_trait]
+impl crate::ownership::Ownership for PgStore {
+    async fn patient_of(
+        &self,
+        clinic: ClinicId,
+        record: crate::ownership::Owned,
+    ) -> Result<Option<PatientId>> {
+        crate::ownership::patient_of(&self.pool, clinic, record).await
+    }
+}

@@ -463,6 +463,7 @@ pub trait Store:
     + crate::dump::Dump
     + crate::sealing::Sealing
     + crate::sign_in_guard::SignInGuard
+    + crate::ownership::Ownership
     + Send
     + Sync
 {

@@ -673,6 +673,25 @@ async fn outsiders_get_nothing_on_any_patient_route(store: Arc<dyn Store>) {
         denied >= kapstone_web::PATIENT_ROUTES.len(),
         "{denied} refusals audited"
     );
+    // A refused read logs only its refusal: an encounter or course read before the check used
+    // to leave `encounter.read` beside `access.denied`.
+    let reads: Vec<String> = w
+        .store()
+        .audit_events(
+            w.clinic,
+            &AuditFilter {
+                patient_id: Some(pid),
+                actor_id: Some(outsider.user.id.0),
+                limit: 1000,
+            },
+        )
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|e| e.action)
+        .filter(|a| a != "access.denied")
+        .collect();
+    assert!(reads.is_empty(), "{reads:?}");
 
     // The owner, on the other hand, may: the ids used above are real.
     let r = owner
