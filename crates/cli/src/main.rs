@@ -1,6 +1,7 @@
 //! The `kapstone` command.
 #![forbid(unsafe_code)]
 
+mod anchor;
 mod backup;
 mod demo;
 mod import;
@@ -106,6 +107,8 @@ enum Command {
         log_format: LogFormat,
         #[command(flatten)]
         backups: backup::ScheduleArgs,
+        #[command(flatten)]
+        anchors: anchor::AnchorArgs,
         #[command(flatten)]
         keys: keys::KeyArgs,
     },
@@ -279,10 +282,20 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check every clinic's hash chain; names the first broken event.
+    /// Check every clinic's hash chain; names the first broken event. With --anchor, also that
+    /// every head anchored in the file is still in its chain (finds a cut or rolled-back log).
     Verify {
         #[arg(long, env = "KAPSTONE_DB", default_value = "sqlite://kapstone.db")]
         db: String,
+        #[arg(long, env = "KAPSTONE_AUDIT_ANCHOR", value_name = "FILE")]
+        anchor: Option<PathBuf>,
+    },
+    /// Append every clinic's audit-chain head to an anchor file kept off the database's disk.
+    Anchor {
+        #[arg(long, env = "KAPSTONE_DB", default_value = "sqlite://kapstone.db")]
+        db: String,
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
     },
 }
 
@@ -373,10 +386,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             mail_from,
             log_format,
             backups,
+            anchors,
             keys,
         } => {
             start_logging(log_format)?;
             let schedule = backups.schedule()?;
+            let anchoring = anchors.schedule()?;
             let keys = keys.required("serve")?;
             let lib = library(cli.instruments.as_deref())?;
             let mailer = match (smtp_url, mail_from) {
@@ -386,7 +401,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ),
                 _ => None,
             };
-            runtime()?.block_on(serve(&db, lib, addr, public_url, mailer, schedule, keys))
+            runtime()?.block_on(serve(
+                &db,
+                lib,
+                addr,
+                public_url,
+                mailer,
+                Background {
+                    schedule,
+                    anchoring,
+                },
+                keys,
+            ))
         }
         Command::Clinic {
             command:
@@ -416,8 +442,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             ))
         }
         Command::Audit {
-            command: AuditCommand::Verify { db },
-        } => runtime()?.block_on(audit_verify(&db)),
+            command: AuditCommand::Verify { db, anchor },
+        } => runtime()?.block_on(audit_verify(&db, anchor.as_deref())),
+        Command::Audit {
+            command: AuditCommand::Anchor { db, file },
+        } => runtime()?.block_on(async {
+            let store = open(&db).await?;
+            anchor::anchor_once(store.as_ref(), &file).await
+        }),
         Command::Report {
             db,
             clinic,
@@ -569,23 +601,24 @@ async fn migrate(db: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn audit_verify(db: &str) -> Result<(), Failure> {
+async fn audit_verify(db: &str, anchor_file: Option<&std::path::Path>) -> Result<(), Failure> {
     let store = open(db).await?;
     let report = store.verify_audit_chain().await.map_err(|e| {
         Failure::other(format!(
             "{e} (has the database been created with `kapstone migrate`?)"
         ))
     })?;
-    match report.broken {
-        None => {
-            println!(
-                "audit log intact: {} event(s) in {} clinic chain(s)",
-                report.events, report.clinics
-            );
-            Ok(())
-        }
-        Some(b) => Err(Failure::other(format!("{b}"))),
+    if let Some(b) = report.broken {
+        return Err(Failure::other(format!("{b}")));
     }
+    println!(
+        "audit log intact: {} event(s) in {} clinic chain(s)",
+        report.events, report.clinics
+    );
+    if let Some(file) = anchor_file {
+        println!("{}", anchor::verify(store.as_ref(), file).await?);
+    }
+    Ok(())
 }
 
 async fn app(
@@ -714,13 +747,19 @@ async fn run_demo(
     Ok(())
 }
 
+/// What runs beside the server: scheduled backups, and anchoring the audit chains.
+struct Background {
+    schedule: Option<kapstone_backup::schedule::Schedule>,
+    anchoring: Option<(PathBuf, std::time::Duration)>,
+}
+
 async fn serve(
     db: &str,
     lib: Library,
     addr: SocketAddr,
     public_url: Option<String>,
     mailer: Option<kapstone_app::mail::Mailer>,
-    schedule: Option<kapstone_backup::schedule::Schedule>,
+    background: Background,
     keys: Arc<kapstone_keys::Keyring>,
 ) -> Result<(), Failure> {
     let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
@@ -730,8 +769,11 @@ async fn serve(
         )));
     }
     let mut app = app_with_mail(db, lib, public_url.clone(), mailer, Some(keys)).await?;
-    if let Some(schedule) = schedule {
+    if let Some(schedule) = background.schedule {
         app = with_scheduled_backups(app, schedule, db);
+    }
+    if let Some((file, every)) = background.anchoring {
+        tokio::spawn(anchor::run(app.store().clone(), file, every));
     }
     let listener = kapstone_web::bind(addr)
         .await

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod audit_anchor;
 mod backend;
 mod backend_access;
 mod backend_import;
@@ -26,6 +27,7 @@ pub mod traits;
 mod types;
 
 pub use audit::{BrokenLink, ChainReport};
+pub use audit_anchor::AuditAnchoring;
 pub use dump::Dump;
 pub use error::{Result, StoreError};
 pub use ownership::{Owned, Ownership};

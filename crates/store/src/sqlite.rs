@@ -320,3 +320,16 @@ impl crate::ownership::Ownership for SqliteStore {
         crate::ownership::patient_of(&self.pool, clinic, record).await
     }
 }
+
+#[async_trait]
+impl crate::audit_anchor::AuditAnchoring for SqliteStore {
+    async fn audit_heads(
+        &self,
+    ) -> Result<std::collections::BTreeMap<ClinicId, crate::dump::AuditTip>> {
+        crate::audit_anchor::audit_heads(&self.pool).await
+    }
+
+    async fn audit_hash_at(&self, clinic: ClinicId, seq: i64) -> Result<Option<String>> {
+        crate::audit_anchor::audit_hash_at(&self.pool, clinic, seq).await
+    }
+}

@@ -464,6 +464,7 @@ pub trait Store:
     + crate::sealing::Sealing
     + crate::sign_in_guard::SignInGuard
     + crate::ownership::Ownership
+    + crate::audit_anchor::AuditAnchoring
     + Send
     + Sync
 {
