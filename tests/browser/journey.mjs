@@ -392,7 +392,7 @@ async function main() {
     await staff.waitForURL(/\/dashboard$/);
 
     console.log('sign out and sign in again with a TOTP code');
-    await staff.click('header .signout button');
+    await staff.click('header .signout button:not([formaction])');
     await staff.waitForURL(/\/signin$/);
     await staff.fill('#email', 'prescriber@clinic.test');
     await staff.fill('#password', 'correct horse battery staple');

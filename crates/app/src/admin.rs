@@ -4,6 +4,7 @@ use crate::auth::Staff;
 use crate::policy::Action;
 use crate::{App, AppError};
 use kapstone_clinical::vocab::Role;
+use kapstone_store::StaffChange;
 use kapstone_store::model::*;
 
 impl App {
@@ -17,6 +18,67 @@ impl App {
             out.push((u, teams));
         }
         Ok(out)
+    }
+
+    /// An admin deactivates or reactivates a colleague, resets their second factor, or signs
+    /// them out everywhere (see `StaffLifecycle`). The clinic's last active admin cannot be
+    /// deactivated, and no one deactivates themselves (another admin does, or the CLI).
+    pub async fn change_staff(
+        &self,
+        staff: &Staff,
+        user: UserId,
+        change: StaffChange,
+    ) -> Result<User, AppError> {
+        self.allow(staff, Action::ManageUsers, None).await?;
+        self.apply_staff_change(&staff.ctx(), user, change).await
+    }
+
+    /// `change_staff` for an operator at the command line (`ctx` names the system actor).
+    pub async fn apply_staff_change(
+        &self,
+        ctx: &AuditContext,
+        user: UserId,
+        change: StaffChange,
+    ) -> Result<User, AppError> {
+        let target = self.store.user(ctx.clinic_id, user).await?;
+        if change == StaffChange::Deactivate {
+            if ctx.actor == Actor::User(user) {
+                return Err(AppError::invalid(
+                    "user",
+                    "you cannot deactivate your own account; another admin can",
+                ));
+            }
+            let other_admins = self
+                .store
+                .users(ctx.clinic_id)
+                .await?
+                .iter()
+                .filter(|u| u.active && u.role == Role::Admin && u.id != user)
+                .count();
+            if target.role == Role::Admin && other_admins == 0 {
+                return Err(AppError::invalid(
+                    "user",
+                    "this is the clinic's last active admin; make another admin first",
+                ));
+            }
+        }
+        self.store
+            .change_staff(ctx, user, change, &crate::crypto::random_token())
+            .await?;
+        Ok(self.store.user(ctx.clinic_id, user).await?)
+    }
+
+    /// "Sign out everywhere" for oneself: every session ends, this one too.
+    pub async fn sign_out_everywhere(&self, staff: &Staff) -> Result<(), AppError> {
+        self.store
+            .change_staff(
+                &staff.ctx(),
+                staff.user.id,
+                StaffChange::EndSessions,
+                &crate::crypto::random_token(),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Adds a staff member (optionally to a care team); returns their one-time set-up link.

@@ -197,6 +197,17 @@ impl App {
             actor: Actor::User(user.id),
             origin: origin.into(),
         };
+        if !user.active {
+            // A deactivated account gets the same answer after the same work as any refusal.
+            self.passwords.verify(password.to_string(), None).await;
+            self.audit_user(
+                &ctx,
+                "auth.sign_in_failed",
+                serde_json::json!({ "deactivated": true }),
+            )
+            .await?;
+            return Err(bad());
+        }
         let attempt = self.take_attempt(&user).await?;
         let cred = self.store.credential(user.clinic_id, user.id).await?;
         let hash = match attempt {

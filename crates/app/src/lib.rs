@@ -18,6 +18,7 @@ pub mod record;
 
 pub use error::AppError;
 pub use kapstone_clinical as clinical;
+pub use kapstone_store::StaffChange;
 pub use kapstone_store::model;
 
 use crypto::{PasswordCost, Passwords};

@@ -10,8 +10,10 @@ mod progress;
 mod report;
 mod score;
 mod shutdown;
+mod staff;
 
 use clap::{Parser, Subcommand};
+use kapstone_app::StaffChange;
 use kapstone_clinical::instrument::{Library, SourceFile};
 use kapstone_web::logging::LogFormat;
 use std::net::SocketAddr;
@@ -225,6 +227,40 @@ enum UserCommand {
             default_value = "http://127.0.0.1:8080"
         )]
         public_url: String,
+    },
+    /// Every staff account of the clinic, with its role and whether it is active.
+    List {
+        #[command(flatten)]
+        which: staff::Which,
+    },
+    /// Deactivate an account (someone left): every session ends at once, unused set-up links
+    /// are withdrawn; their audit history and what they wrote stay.
+    Deactivate {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        which: staff::Which,
+    },
+    /// Reactivate a deactivated account.
+    Reactivate {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        which: staff::Which,
+    },
+    /// Reset the second factor (a lost phone): they enrol again at their next sign-in.
+    ResetMfa {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        which: staff::Which,
+    },
+    /// End every session of the account.
+    SignOut {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        which: staff::Which,
     },
 }
 
@@ -441,6 +477,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 &db, lib, &email, role, name, clinic, team, public_url,
             ))
         }
+        Command::User {
+            command: UserCommand::List { which },
+        } => runtime()?.block_on(staff::list(which)),
+        Command::User {
+            command: UserCommand::Deactivate { email, which },
+        } => runtime()?.block_on(staff::change(which, &email, StaffChange::Deactivate)),
+        Command::User {
+            command: UserCommand::Reactivate { email, which },
+        } => runtime()?.block_on(staff::change(which, &email, StaffChange::Reactivate)),
+        Command::User {
+            command: UserCommand::ResetMfa { email, which },
+        } => runtime()?.block_on(staff::change(which, &email, StaffChange::ResetSecondFactor)),
+        Command::User {
+            command: UserCommand::SignOut { email, which },
+        } => runtime()?.block_on(staff::change(which, &email, StaffChange::EndSessions)),
         Command::Audit {
             command: AuditCommand::Verify { db, anchor },
         } => runtime()?.block_on(audit_verify(&db, anchor.as_deref())),

@@ -4,7 +4,7 @@
 
 macro_rules! impl_store {
     ($store:ident, $db:ty, $begin:literal, points: $points_sql:literal, encounters: $encounters_sql:literal) => {
-        use $crate::audit::{ChainReport, ChainWalker, GENESIS, event_hash};
+        use $crate::audit::{ChainReport, ChainWalker};
         use $crate::error::{Result, StoreError};
         use $crate::model::*;
         use $crate::traits::*;
@@ -211,73 +211,11 @@ macro_rules! impl_store {
             })
         }
 
-        /// One audit entry, for `append_audit`.
-        struct Entry<'a> {
-            action: &'a str,
-            patient: Option<PatientId>,
-            entity: &'a str,
-            entity_id: Option<Uuid>,
-            detail: serde_json::Value,
-        }
+        use $crate::audit_append::Entry;
 
-        /// Appends to the clinic's chain inside the caller's transaction. The `UPDATE … RETURNING`
-        /// on the chain's tip row takes the write lock first, so concurrent appends queue rather
-        /// than fork the chain.
+        /// Appends to the clinic's chain inside the caller's transaction.
         async fn append_audit(tx: &mut Tx, ctx: &AuditContext, entry: Entry<'_>) -> Result<()> {
-            // The clinic's first event starts the chain at the genesis hash; every later one
-            // takes the next number. One statement either way: each is a round trip.
-            let tip = sqlx::query(
-                "INSERT INTO audit_head (clinic_id, seq, hash) VALUES ($1, 1, $2) \
-                 ON CONFLICT (clinic_id) DO UPDATE SET seq = audit_head.seq + 1 RETURNING seq, hash",
-            )
-            .bind(ctx.clinic_id.0)
-            .bind(GENESIS)
-            .fetch_one(&mut **tx)
-            .await?;
-            let mut event = AuditEvent {
-                id: AuditEventId::new(),
-                clinic_id: ctx.clinic_id,
-                seq: tip.try_get("seq")?,
-                occurred_at: now(),
-                actor_kind: ctx.actor.kind().to_string(),
-                actor_id: ctx.actor.id(),
-                action: entry.action.to_string(),
-                patient_id: entry.patient,
-                entity: entry.entity.to_string(),
-                entity_id: entry.entity_id,
-                origin: ctx.origin.clone(),
-                detail: entry.detail.to_string(),
-                prev_hash: tip.try_get("hash")?,
-                hash: String::new(),
-            };
-            event.hash = event_hash(&event);
-            sqlx::query(
-                "INSERT INTO audit_event (clinic_id, id, seq, occurred_at, actor_kind, actor_id, \
-                 action, patient_id, entity, entity_id, origin, detail, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            )
-            .bind(event.clinic_id.0)
-            .bind(event.id.0)
-            .bind(event.seq)
-            .bind(Ts(event.occurred_at))
-            .bind(&event.actor_kind)
-            .bind(event.actor_id)
-            .bind(&event.action)
-            .bind(event.patient_id.map(|p| p.0))
-            .bind(&event.entity)
-            .bind(event.entity_id)
-            .bind(&event.origin)
-            .bind(&event.detail)
-            .bind(&event.prev_hash)
-            .bind(&event.hash)
-            .execute(&mut **tx)
-            .await?;
-            sqlx::query("UPDATE audit_head SET hash = $2 WHERE clinic_id = $1")
-                .bind(ctx.clinic_id.0)
-                .bind(&event.hash)
-                .execute(&mut **tx)
-                .await?;
-            Ok(())
+            $crate::audit_append::append::<$db>(&mut **tx, ctx, entry).await
         }
 
         /// The audit event of a read that returned a list: what was read and how many records.

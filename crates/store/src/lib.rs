@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod audit_anchor;
+mod audit_append;
 mod backend;
 mod backend_access;
 mod backend_import;
@@ -22,6 +23,7 @@ mod schema;
 pub mod sealing;
 pub mod sign_in_guard;
 pub mod sqlite;
+pub mod staff_lifecycle;
 pub mod testing;
 pub mod traits;
 mod types;
@@ -35,6 +37,7 @@ pub use postgres::PgStore;
 pub use sealing::Sealing;
 pub use sign_in_guard::{Attempt, SignInGuard};
 pub use sqlite::SqliteStore;
+pub use staff_lifecycle::{StaffChange, StaffLifecycle};
 pub use traits::*;
 
 /// How long a write waits for another's lock before it fails as `StoreError::Busy`: long

@@ -312,3 +312,17 @@ impl crate::audit_anchor::AuditAnchoring for PgStore {
         crate::audit_anchor::audit_hash_at(&self.pool, clinic, seq).await
     }
 }
+
+#[async_trait]
+impl crate::staff_lifecycle::StaffLifecycle for PgStore {
+    async fn change_staff(
+        &self,
+        ctx: &AuditContext,
+        user: UserId,
+        change: crate::staff_lifecycle::StaffChange,
+        new_stamp: &str,
+    ) -> Result<()> {
+        crate::staff_lifecycle::change_staff(self.writer(), "BEGIN", ctx, user, change, new_stamp)
+            .await
+    }
+}

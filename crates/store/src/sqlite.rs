@@ -333,3 +333,24 @@ impl crate::audit_anchor::AuditAnchoring for SqliteStore {
         crate::audit_anchor::audit_hash_at(&self.pool, clinic, seq).await
     }
 }
+
+#[async_trait]
+impl crate::staff_lifecycle::StaffLifecycle for SqliteStore {
+    async fn change_staff(
+        &self,
+        ctx: &AuditContext,
+        user: UserId,
+        change: crate::staff_lifecycle::StaffChange,
+        new_stamp: &str,
+    ) -> Result<()> {
+        crate::staff_lifecycle::change_staff(
+            self.writer(),
+            "BEGIN IMMEDIATE",
+            ctx,
+            user,
+            change,
+            new_stamp,
+        )
+        .await
+    }
+}

@@ -465,6 +465,7 @@ pub trait Store:
     + crate::sign_in_guard::SignInGuard
     + crate::ownership::Ownership
     + crate::audit_anchor::AuditAnchoring
+    + crate::staff_lifecycle::StaffLifecycle
     + Send
     + Sync
 {

@@ -1,16 +1,19 @@
 //! Admin pages: clinic settings and the audit viewer.
 
 use crate::http::{Origin, PageError, render};
-use crate::views::{AdminPatient, Audit, AuditRow, BackupRow, Backups, Settings, StaffPage};
+use crate::views::{
+    AdminPatient, Audit, AuditRow, BackupRow, Backups, Settings, StaffPage, StaffRow,
+};
 use crate::{Shared, Web, check_csrf};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kapstone_app::AppError;
+use kapstone_app::StaffChange;
 use kapstone_app::auth::Staff;
 use kapstone_app::backups::BackupState;
 use kapstone_app::clinical::vocab::Role;
-use kapstone_app::model::{AuditFilter, CareTeamId, ClinicSettings, PatientId};
+use kapstone_app::model::{AuditFilter, CareTeamId, ClinicSettings, PatientId, UserId};
 
 async fn settings_view(
     web: &Shared,
@@ -247,13 +250,18 @@ async fn staff_view(
             link,
             staff: list
                 .into_iter()
-                .map(|(u, t)| {
-                    let teams = t
+                .map(|(u, t)| StaffRow {
+                    id: u.id.to_string(),
+                    is_me: u.id == staff.user.id,
+                    teams: t
                         .iter()
                         .map(|t| t.name.as_str())
                         .collect::<Vec<_>>()
-                        .join(", ");
-                    (u.display_name, u.email, u.role.as_str().to_string(), teams)
+                        .join(", "),
+                    name: u.display_name,
+                    email: u.email,
+                    role: u.role.as_str().to_string(),
+                    active: u.active,
                 })
                 .collect(),
             roles: Role::IDS.to_vec(),
@@ -284,6 +292,46 @@ pub struct StaffForm {
     role: String,
     #[serde(default)]
     team: String,
+}
+
+/// Deactivate, reactivate, reset the second factor of, or sign out a colleague.
+pub async fn change_staff(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    axum::extract::Path((id, change)): axum::extract::Path<(String, String)>,
+    axum::Form(f): axum::Form<CsrfOnly>,
+) -> Response {
+    let staff = match web.staff(&headers, &origin).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(e) = check_csrf(&staff, &f.csrf) {
+        return e.into_response();
+    }
+    let change = match change.as_str() {
+        "deactivate" => StaffChange::Deactivate,
+        "reactivate" => StaffChange::Reactivate,
+        "reset-mfa" => StaffChange::ResetSecondFactor,
+        "sign-out" => StaffChange::EndSessions,
+        _ => return PageError(AppError::NotFound).into_response(),
+    };
+    let Ok(user) = id.parse::<UserId>() else {
+        return PageError(AppError::NotFound).into_response();
+    };
+    match web.app.change_staff(&staff, user, change).await {
+        Ok(_) => axum::response::Redirect::to("/admin/staff").into_response(),
+        Err(e @ AppError::Invalid { .. }) => {
+            staff_view(&web, &staff, Some(e.to_string()), None).await
+        }
+        Err(e) => PageError(e).into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
 }
 
 pub async fn add_staff(

@@ -279,6 +279,24 @@ pub async fn signout(
     redirect_with_cookie("/signin", clear_session_cookie())
 }
 
+/// "Sign out everywhere": every session of the person ends, on every device, this one too.
+pub async fn signout_everywhere(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    origin: Origin,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Ok((staff, _)) = pending(&web, &headers, &origin).await {
+        if let Err(e) = check_csrf(&staff, &f.csrf) {
+            return e.into_response();
+        }
+        if let Err(e) = web.app.sign_out_everywhere(&staff).await {
+            return PageError(e).into_response();
+        }
+    }
+    redirect_with_cookie("/signin", clear_session_cookie())
+}
+
 pub async fn setup_page(State(web): State<Shared>, Path(token): Path<String>) -> Response {
     match web.app.setup_account(&token).await {
         Ok(user) => render(

@@ -179,6 +179,7 @@ pub fn router(web: Shared) -> Router {
             get(auth_pages::signin_page).post(auth_pages::signin),
         )
         .route("/signout", post(auth_pages::signout))
+        .route("/signout/everywhere", post(auth_pages::signout_everywhere))
         .route("/mfa", get(auth_pages::mfa_page).post(auth_pages::mfa))
         .route("/mfa/recovery", post(auth_pages::recovery))
         .route(
@@ -279,6 +280,10 @@ pub fn router(web: Shared) -> Router {
         .route(
             "/admin/staff",
             get(admin_pages::staff_page).post(admin_pages::add_staff),
+        )
+        .route(
+            "/admin/staff/{id}/{change}",
+            post(admin_pages::change_staff),
         )
         .route("/admin/teams", post(admin_pages::create_team))
         .route("/patients/{id}/teams", post(admin_pages::assign_team))

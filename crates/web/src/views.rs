@@ -343,6 +343,18 @@ pub struct Audit {
     pub events: Vec<AuditRow>,
 }
 
+/// One staff member on the staff page.
+pub struct StaffRow {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub role: String,
+    pub teams: String,
+    pub active: bool,
+    /// The admin looking at the page (who may not deactivate themselves).
+    pub is_me: bool,
+}
+
 #[derive(Template)]
 #[template(path = "staff.html")]
 pub struct StaffPage {
@@ -351,8 +363,7 @@ pub struct StaffPage {
     pub error: Option<String>,
     /// (who was added, their set-up link), right after adding someone.
     pub link: Option<(String, String)>,
-    /// (name, e-mail, role, care teams)
-    pub staff: Vec<(String, String, String, String)>,
+    pub staff: Vec<StaffRow>,
     pub roles: Vec<&'static str>,
     /// (id, name)
     pub teams: Vec<(String, String)>,

@@ -1965,6 +1965,177 @@ async fn the_json_api_does_what_the_pages_do(store: Arc<dyn Store>) {
     }
 }
 
+/// A departing employee used to keep access: accounts could not be deactivated, their second
+/// factor reset, or their sessions ended. Now an admin deactivates them and every session ends
+/// at once; sign-in is refused with the one answer for any refusal; reactivating lets them back
+/// in; a reset second factor sends them to enrolment; "sign out everywhere" ends every session
+/// of one's own; and no admin deactivates themselves.
+async fn departing_staff_lose_access_at_once(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let team = w.team("Team A").await;
+    let mut admin = w
+        .member("admin@clinic.test", "Ada Admin", Role::Admin, None)
+        .await;
+    let mut doc = w
+        .member(
+            "dr.ames@example.org",
+            "Dr Ames",
+            Role::Prescriber,
+            Some(team),
+        )
+        .await;
+    // A second browser of the same person, fully signed in.
+    let mut laptop = w.client();
+    laptop
+        .post(
+            "/signin",
+            &[("email", "dr.ames@example.org"), ("password", PASSWORD)],
+        )
+        .await
+        .assert_redirect("/mfa");
+    let csrf = laptop.get("/mfa").await.csrf();
+    laptop
+        .post("/mfa", &[("csrf", &csrf), ("code", &doc.next_code())])
+        .await
+        .assert_redirect("/dashboard");
+    assert_eq!(laptop.get("/dashboard").await.status, StatusCode::OK);
+
+    let csrf = admin.client.get("/admin/staff").await.csrf();
+    let path = |change: &str| format!("/admin/staff/{}/{change}", doc.user.id);
+    admin
+        .client
+        .post(&path("deactivate"), &[("csrf", &csrf)])
+        .await
+        .assert_redirect("/admin/staff");
+    doc.client
+        .get("/dashboard")
+        .await
+        .assert_redirect("/signin");
+    laptop.get("/dashboard").await.assert_redirect("/signin");
+    let unknown = w
+        .client()
+        .post(
+            "/signin",
+            &[("email", "nobody@example.org"), ("password", PASSWORD)],
+        )
+        .await;
+    let r = w
+        .client()
+        .post(
+            "/signin",
+            &[("email", "dr.ames@example.org"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.error(), unknown.error(), "the one answer for any refusal");
+    let page = admin.client.get("/admin/staff").await;
+    assert!(
+        page.body.contains("<strong>deactivated</strong>"),
+        "{}",
+        page.body
+    );
+
+    // Back again: password and authenticator as before.
+    admin
+        .client
+        .post(&path("reactivate"), &[("csrf", &csrf)])
+        .await
+        .assert_redirect("/admin/staff");
+    let mut c = w.client();
+    c.post(
+        "/signin",
+        &[("email", "dr.ames@example.org"), ("password", PASSWORD)],
+    )
+    .await
+    .assert_redirect("/mfa");
+
+    // A lost phone: the second factor is reset and enrolment starts again.
+    admin
+        .client
+        .post(&path("reset-mfa"), &[("csrf", &csrf)])
+        .await
+        .assert_redirect("/admin/staff");
+    c.get("/dashboard").await.assert_redirect("/signin");
+    c.post(
+        "/signin",
+        &[("email", "dr.ames@example.org"), ("password", PASSWORD)],
+    )
+    .await
+    .assert_redirect("/mfa/enrol");
+
+    // No admin deactivates themselves.
+    let me = format!("/admin/staff/{}/deactivate", admin.user.id);
+    let r = admin.client.post(&me, &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("cannot deactivate your own account"),
+        "{}",
+        r.body
+    );
+    // A clinician may not change accounts at all.
+    let mut nurse = w
+        .member("nurse@clinic.test", "Nina Nurse", Role::Nurse, Some(team))
+        .await;
+    let ncsrf = nurse.csrf().await;
+    let r = nurse
+        .client
+        .post(
+            &format!("/admin/staff/{}/sign-out", admin.user.id),
+            &[("csrf", &ncsrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(
+        admin.client.get("/admin/staff").await.status,
+        StatusCode::OK
+    );
+
+    // Sign out everywhere, for oneself: both of the admin's browsers are signed out.
+    let mut second = w.client();
+    second
+        .post(
+            "/signin",
+            &[("email", "admin@clinic.test"), ("password", PASSWORD)],
+        )
+        .await
+        .assert_redirect("/mfa");
+    let scsrf = second.get("/mfa").await.csrf();
+    let r = second
+        .post("/mfa", &[("csrf", &scsrf), ("code", &admin.next_code())])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(second.get("/admin/staff").await.status, StatusCode::OK);
+    admin
+        .client
+        .post("/signout/everywhere", &[("csrf", &csrf)])
+        .await
+        .assert_redirect("/signin");
+    second.get("/admin/staff").await.assert_redirect("/signin");
+
+    let events = w
+        .store()
+        .audit_events(
+            w.clinic,
+            &AuditFilter {
+                limit: 1000,
+                ..AuditFilter::default()
+            },
+        )
+        .await
+        .expect("audit");
+    for action in [
+        "user.deactivate",
+        "user.reactivate",
+        "user.reset_mfa",
+        "user.sessions_ended",
+    ] {
+        assert!(
+            events.iter().any(|e| e.action == action),
+            "{action} audited"
+        );
+    }
+}
+
 async fn admins_staff_the_clinic_and_route_patients_to_teams(store: Arc<dyn Store>) {
     let w = World::new(store).await;
     let north = w.team("North").await;
@@ -2399,6 +2570,7 @@ both_backends!(
     entered_text_is_escaped_everywhere,
     security_headers_on_every_response,
     five_wrong_passwords_lock_the_account,
+    departing_staff_lose_access_at_once,
     sign_in_is_posted_only_from_kapstone_itself,
     typed_input_is_bounded_and_normalised,
     a_burst_of_wrong_passwords_gets_five_checks,
