@@ -6,7 +6,7 @@ use crate::views::{
 };
 use crate::{Shared, chart_view, check_csrf};
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use kapstone_app::AppError;
@@ -56,20 +56,38 @@ pub async fn dashboard(State(web): State<Shared>, headers: HeaderMap, origin: Or
     )
 }
 
+/// A search is posted, not put in the address: a name in a URL stays in the browser's history,
+/// bookmarks and any proxy's logs.
 #[derive(serde::Deserialize)]
-pub struct SearchQuery {
+pub struct SearchForm {
+    #[serde(default)]
+    csrf: String,
     #[serde(default)]
     q: String,
 }
 
-pub async fn patients(
+/// The patients list (every patient the person may see).
+pub async fn patients(State(web): State<Shared>, headers: HeaderMap, origin: Origin) -> Response {
+    let staff = page!(web.staff(&headers, &origin).await);
+    patients_found(&web, &staff, String::new()).await
+}
+
+/// The patients whose name or record number holds the posted term.
+pub async fn search_patients(
     State(web): State<Shared>,
     headers: HeaderMap,
     origin: Origin,
-    Query(q): Query<SearchQuery>,
+    Form(f): Form<SearchForm>,
 ) -> Response {
     let staff = page!(web.staff(&headers, &origin).await);
-    let found = page!(ok_or_page(web.app.find_patients(&staff, &q.q).await));
+    if let Err(e) = check_csrf(&staff, &f.csrf) {
+        return e.into_response();
+    }
+    patients_found(&web, &staff, f.q).await
+}
+
+async fn patients_found(web: &Shared, staff: &kapstone_app::auth::Staff, q: String) -> Response {
+    let found = page!(ok_or_page(web.app.find_patients(staff, &q).await));
     let patients = found
         .into_iter()
         .map(|p| PatientRow {
@@ -83,8 +101,9 @@ pub async fn patients(
     render(
         StatusCode::OK,
         &Patients {
-            layout: web.layout(&staff).await,
-            query: q.q,
+            layout: web.layout(staff).await,
+            csrf: staff.session.csrf_token.clone(),
+            query: q,
             patients,
         },
     )

@@ -191,7 +191,10 @@ pub fn router(web: Shared) -> Router {
             get(auth_pages::setup_page).post(auth_pages::setup),
         )
         .route("/dashboard", get(clinic_pages::dashboard))
-        .route("/patients", get(clinic_pages::patients))
+        .route(
+            "/patients",
+            get(clinic_pages::patients).post(clinic_pages::search_patients),
+        )
         .route("/outcomes", get(outcomes_pages::outcomes))
         .route(
             "/patients/new",

@@ -129,6 +129,7 @@ pub struct PatientRow {
 #[template(path = "patients.html")]
 pub struct Patients {
     pub layout: Layout,
+    pub csrf: String,
     pub query: String,
     pub patients: Vec<PatientRow>,
 }

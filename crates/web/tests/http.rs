@@ -278,7 +278,7 @@ async fn measurement_based_care_journey(store: Arc<dyn Store>) {
         .await
         .expect("search");
     assert!(saved.is_empty(), "nothing saved");
-    let r = dr.client.get("/patients?q=Lovelace").await;
+    let r = dr.client.search("Lovelace").await;
     assert!(r.body.contains("No patients found."));
 
     let mut good = patient_form("1985-04-02");
@@ -290,7 +290,7 @@ async fn measurement_based_care_journey(store: Arc<dyn Store>) {
         .and_then(|l| l.strip_prefix("/patients/"))
         .expect("to the chart")
         .to_string();
-    let r = dr.client.get("/patients?q=lovelace").await;
+    let r = dr.client.search("lovelace").await;
     assert!(r.body.contains("Lovelace, Ada"), "{}", r.body);
     assert!(r.body.contains(&format!("href=\"/patients/{pid}\"")));
 
@@ -643,7 +643,7 @@ async fn outsiders_get_nothing_on_any_patient_route(store: Arc<dyn Store>) {
     );
     // (The search box shows the query itself; the results are what must be empty.)
     for q in ["Lovelace", "Ada", &fx.mrn] {
-        let r = outsider.client.get(&format!("/patients?q={q}")).await;
+        let r = outsider.client.search(q).await;
         let results = between(&r.body, "<div id=\"results\">", "</div>").expect("results");
         assert!(results.contains("No patients found."), "q={q}: {results}");
         assert!(!leaks(&results), "q={q}: {results}");
@@ -723,7 +723,6 @@ async fn strangers_are_sent_to_sign_in(store: Arc<dyn Store>) {
     let pages = [
         "/dashboard".to_string(),
         "/patients".into(),
-        "/patients?q=Lovelace".into(),
         "/patients/new".into(),
         "/admin/settings".into(),
         "/admin/audit".into(),
@@ -757,6 +756,11 @@ async fn strangers_are_sent_to_sign_in(store: Arc<dyn Store>) {
         }
         assert!(!r.body.contains("Lovelace"));
     }
+    let r = stranger
+        .post("/patients", &[("csrf", &csrf), ("q", "Lovelace")])
+        .await;
+    r.assert_redirect("/signin");
+    assert!(!r.body.contains("Lovelace"));
     for path in ["/api/patients", "/api/alerts"] {
         let r = stranger.get(path).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}");
@@ -786,7 +790,7 @@ async fn strangers_are_sent_to_sign_in(store: Arc<dyn Store>) {
     let r = forger.get(&format!("/patients/{}", fx.patient)).await;
     r.assert_redirect("/signin");
     assert_untouched(&mut owner, &fx).await;
-    let r = owner.client.get("/patients?q=Stranger").await;
+    let r = owner.client.search("Stranger").await;
     assert!(r.body.contains("No patients found."));
 }
 
@@ -817,7 +821,6 @@ async fn researchers_see_no_identifiable_records(store: Arc<dyn Store>) {
     for path in [
         "/patients/new".to_string(),
         "/patients".to_string(),
-        "/patients?q=Lovelace".into(),
         format!("/patients/{}", fx.patient),
         format!("/patients/{}/edit", fx.patient),
         "/dashboard".into(),
@@ -830,6 +833,11 @@ async fn researchers_see_no_identifiable_records(store: Arc<dyn Store>) {
             r.body
         );
     }
+    let r = c
+        .post("/patients", &[("csrf", &csrf), ("q", "Lovelace")])
+        .await;
+    assert!(DENIED.contains(&r.status), "search: {}", r.status);
+    assert!(!r.body.contains("Lovelace") && !r.body.contains(&fx.mrn));
     // Saving a registration is refused too, with a valid token.
     let r = c
         .post(
@@ -969,7 +977,7 @@ async fn cross_site_and_forged_posts_are_refused(store: Arc<dyn Store>) {
 
     // Nothing changed, and the owner is still signed in.
     assert_untouched(&mut owner, &fx).await;
-    let r = owner.client.get("/patients?q=Forged").await;
+    let r = owner.client.search("Forged").await;
     assert!(r.body.contains("No patients found."));
 
     // The same request, same-site with the right token, does go through.
@@ -1108,7 +1116,7 @@ async fn entered_text_is_escaped_everywhere(store: Arc<dyn Store>) {
     );
     let r = dr.client.get("/patients").await;
     assert_escaped(&r, "patient list", &[SCRIPT_ESCAPED, IMG_ESCAPED]);
-    let r = dr.client.get("/patients?q=%3Cscript%3Ealert(1)").await;
+    let r = dr.client.search("<script>alert(1)").await;
     assert_escaped(
         &r,
         "patient search",
@@ -1637,11 +1645,19 @@ async fn typed_input_is_bounded_and_normalised(store: Arc<dyn Store>) {
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let r = m.client.post("/patients/new", &form).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let found = m.client.get("/patients?q=Jos%C3%A9").await;
+    let found = m.client.search("Jos\u{e9}").await;
     assert_eq!(found.status, StatusCode::OK);
     assert!(found.body.contains("Jos\u{e9}"), "found as one character");
+    // The search is posted: the term never lands in the address (or the browser's history).
+    let page = m.client.get("/patients").await;
+    assert!(
+        page.body
+            .contains("<form method=\"post\" action=\"/patients\" role=\"search\">"),
+        "{}",
+        page.body
+    );
     let long = "x".repeat(50_001);
-    let r = m.client.get(&format!("/patients?q={long}")).await;
+    let r = m.client.search(&long).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.status);
     assert!(r.body.contains("at most 100"), "{}", r.body);
 }

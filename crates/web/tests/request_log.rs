@@ -86,12 +86,12 @@ async fn request_lines_carry_ids_and_templates_only(store: Arc<dyn Store>) {
             .await
             .expect("patient")
             .mrn;
-        let by_mrn = doc.client.get(&format!("/patients?q={mrn}")).await;
+        let by_mrn = doc.client.search(&mrn).await;
         assert!(
             by_mrn.body.contains(&family),
             "the search by MRN found the patient"
         );
-        let search = doc.client.get(&format!("/patients?q={family}")).await;
+        let search = doc.client.search(&family).await;
         assert_eq!(search.status, StatusCode::OK);
         assert!(
             search.body.contains(&family),
@@ -130,7 +130,7 @@ async fn request_lines_carry_ids_and_templates_only(store: Arc<dyn Store>) {
             LogFormat::Json => {
                 let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
                 assert_eq!(v["span"]["route"], "/patients", "{line}");
-                assert_eq!(v["span"]["method"], "GET", "{line}");
+                assert_eq!(v["span"]["method"], "POST", "{line}");
                 assert_eq!(v["span"]["user"], user.as_str(), "{line}");
                 assert_eq!(v["status"], 200, "{line}");
                 assert!(v["latency_ms"].is_number(), "{line}");
@@ -154,7 +154,7 @@ async fn request_lines_carry_ids_and_templates_only(store: Arc<dyn Store>) {
             LogFormat::Text => {
                 for part in [
                     "route=/patients ",
-                    "method=GET",
+                    "method=POST",
                     "status=200",
                     &format!("user={user}"),
                 ] {

@@ -360,6 +360,13 @@ impl Client {
         self.send(Method::GET, path, None, &[]).await
     }
 
+    /// Searches patients as the page does: the term posted with the session's CSRF token,
+    /// never in the address.
+    pub async fn search(&mut self, q: &str) -> Page {
+        let csrf = self.get("/patients").await.csrf();
+        self.post("/patients", &[("csrf", &csrf), ("q", q)]).await
+    }
+
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         self.send(Method::POST, path, Some(encode_form(form)), &[])
             .await
