@@ -184,58 +184,70 @@ impl App {
         origin: &str,
     ) -> Result<Issued, AppError> {
         let bad = || AppError::invalid("email", SIGN_IN_REFUSED);
+        // Only active accounts; the same address may have one in more than one clinic (a
+        // person working at two, or another clinic's admin adding it). Each is tried, and only
+        // the one the password opens signs in, so no clinic can block another's user.
         let users = self.store.users_by_email(email).await?;
-        let user = match users.as_slice() {
-            [one] => one.clone(),
-            _ => {
-                self.passwords.verify(password.to_string(), None).await;
-                return Err(bad());
+        if users.is_empty() {
+            self.passwords.verify(password.to_string(), None).await;
+            return Err(bad());
+        }
+        let mut tried = Vec::with_capacity(users.len());
+        for user in users {
+            let attempt = self.take_attempt(&user).await?;
+            let cred = self.store.credential(user.clinic_id, user.id).await?;
+            let hash = match attempt {
+                Attempt::Counted(_) => cred.as_ref().and_then(|c| c.password_hash.clone()),
+                Attempt::Refused => None,
+            };
+            let right = self.passwords.verify(password.to_string(), hash).await;
+            let has_credentials = cred.is_some();
+            tried.push((user, attempt, has_credentials, cred.filter(|_| right)));
+        }
+        let winner = tried
+            .iter()
+            .position(|(_, a, _, opened)| opened.is_some() && matches!(a, Attempt::Counted(_)));
+        for (i, (user, attempt, has_credentials, _)) in tried.iter().enumerate() {
+            let ctx = AuditContext {
+                clinic_id: user.clinic_id,
+                actor: Actor::User(user.id),
+                origin: origin.into(),
+            };
+            match (winner, attempt) {
+                (Some(w), _) if w == i => {}
+                // Not a guess at this account: the password opened another.
+                (Some(_), Attempt::Counted(_)) => {
+                    self.store
+                        .return_sign_in_attempt(user.clinic_id, user.id, MAX_FAILURES)
+                        .await?;
+                }
+                (Some(_), Attempt::Refused) => {}
+                (None, Attempt::Counted(n)) => {
+                    self.audit_user(
+                        &ctx,
+                        "auth.sign_in_failed",
+                        serde_json::json!({ "failures": n, "locked": *n >= MAX_FAILURES }),
+                    )
+                    .await?;
+                }
+                (None, Attempt::Refused) => {
+                    // No credentials yet (set-up link not used) is not a lock.
+                    let action = if *has_credentials {
+                        "auth.sign_in_locked"
+                    } else {
+                        "auth.sign_in_failed"
+                    };
+                    self.audit_user(&ctx, action, serde_json::json!({})).await?;
+                }
             }
+        }
+        let Some((user, _, _, Some(cred))) = winner.map(|w| tried.swap_remove(w)) else {
+            return Err(bad());
         };
         let ctx = AuditContext {
             clinic_id: user.clinic_id,
             actor: Actor::User(user.id),
             origin: origin.into(),
-        };
-        if !user.active {
-            // A deactivated account gets the same answer after the same work as any refusal.
-            self.passwords.verify(password.to_string(), None).await;
-            self.audit_user(
-                &ctx,
-                "auth.sign_in_failed",
-                serde_json::json!({ "deactivated": true }),
-            )
-            .await?;
-            return Err(bad());
-        }
-        let attempt = self.take_attempt(&user).await?;
-        let cred = self.store.credential(user.clinic_id, user.id).await?;
-        let hash = match attempt {
-            Attempt::Counted(_) => cred.as_ref().and_then(|c| c.password_hash.clone()),
-            Attempt::Refused => None,
-        };
-        let right = self.passwords.verify(password.to_string(), hash).await;
-        let failures = match attempt {
-            Attempt::Refused => {
-                // No credentials yet (set-up link not used) is not a lock.
-                let action = if cred.is_some() {
-                    "auth.sign_in_locked"
-                } else {
-                    "auth.sign_in_failed"
-                };
-                self.audit_user(&ctx, action, serde_json::json!({})).await?;
-                return Err(bad());
-            }
-            Attempt::Counted(n) => n,
-        };
-        let Some(cred) = cred.filter(|_| right) else {
-            self.audit_user(
-                &ctx,
-                "auth.sign_in_failed",
-                serde_json::json!({ "failures": failures, "locked": failures >= MAX_FAILURES }),
-            )
-            .await?;
-            return Err(bad());
         };
         self.store
             .clear_sign_in_failures(user.clinic_id, user.id)

@@ -284,6 +284,15 @@ impl crate::sign_in_guard::SignInGuard for PgStore {
         crate::sign_in_guard::clear_failures(self.writer(), clinic, user).await
     }
 
+    async fn return_sign_in_attempt(
+        &self,
+        clinic: ClinicId,
+        user: UserId,
+        max_failures: i64,
+    ) -> Result<()> {
+        crate::sign_in_guard::return_attempt(self.writer(), clinic, user, max_failures).await
+    }
+
     async fn use_totp_step(&self, clinic: ClinicId, user: UserId, step: i64) -> Result<bool> {
         crate::sign_in_guard::use_step(self.writer(), clinic, user, step).await
     }

@@ -39,6 +39,15 @@ pub trait SignInGuard {
     ) -> Result<Attempt>;
     /// A correct password or code: the count goes back to zero and any lock ends.
     async fn clear_sign_in_failures(&self, clinic: ClinicId, user: UserId) -> Result<()>;
+    /// Gives back an attempt taken for an account the sign-in turned out not to be for (the
+    /// same address has an account in another clinic, and the password opened that one): the
+    /// count goes down by one, and a lock this attempt set is lifted.
+    async fn return_sign_in_attempt(
+        &self,
+        clinic: ClinicId,
+        user: UserId,
+        max_failures: i64,
+    ) -> Result<()>;
     /// Marks a TOTP time step used; false when it (or a later step) already was, so one code
     /// signs in once even when sent from several sessions at the same moment.
     async fn use_totp_step(&self, clinic: ClinicId, user: UserId, step: i64) -> Result<bool>;
@@ -128,4 +137,30 @@ where
     .fetch_optional(pool)
     .await?;
     Ok(used.is_some())
+}
+
+pub(crate) async fn return_attempt<DB>(
+    pool: &sqlx::Pool<DB>,
+    clinic: ClinicId,
+    user: UserId,
+    max_failures: i64,
+) -> Result<()>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments: IntoArguments<DB>,
+    for<'t> Uuid: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+{
+    sqlx::query(
+        "UPDATE staff_credential SET failed_attempts = failed_attempts - 1, \
+         locked_until = CASE WHEN failed_attempts - 1 < $3 THEN NULL ELSE locked_until END \
+         WHERE clinic_id = $1 AND user_id = $2 AND failed_attempts > 0",
+    )
+    .bind(clinic.0)
+    .bind(user.0)
+    .bind(max_failures)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

@@ -1373,6 +1373,79 @@ async fn five_wrong_passwords_lock_the_account(store: Arc<dyn Store>) {
     assert_eq!(locked, 1, "the locked attempt is audited");
 }
 
+/// Sign-in looked an address up across clinics and refused it when more than one account had
+/// it: one clinic's admin could lock another clinic's staff out by adding their address. Now
+/// each account is tried and the one the password opens signs in; signing in to the other
+/// clinic's account counts nothing against the first, and a wrong password counts against both.
+async fn another_clinic_cannot_block_a_user_by_reusing_their_address(store: Arc<dyn Store>) {
+    let w = World::new(store).await;
+    let email = "dr.ames@example.org";
+    let me = w.member(email, "Dr Ames", Role::Prescriber, None).await;
+    let other = w
+        .store()
+        .create_clinic(
+            &NewClinic {
+                name: "Elsewhere KAP".into(),
+                time_zone: "UTC".into(),
+            },
+            "test",
+        )
+        .await
+        .expect("clinic");
+    let other_admin = AuditContext {
+        clinic_id: other.id,
+        actor: Actor::System,
+        origin: "test".into(),
+    };
+    let (theirs, link) = w
+        .app
+        .add_staff(&other_admin, email, "Not Dr Ames", Role::Prescriber)
+        .await
+        .expect("same address, other clinic");
+    let setup = link.strip_prefix(PUBLIC_URL).expect("path").to_string();
+    let their_password = "a different long password";
+    let r = w
+        .client()
+        .post(&setup, &[("password", their_password)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    let sign_in = |password: &'static str| {
+        let mut c = w.client();
+        async move {
+            c.post("/signin", &[("email", email), ("password", password)])
+                .await
+        }
+    };
+    sign_in(PASSWORD).await.assert_redirect("/mfa");
+    for _ in 0..6 {
+        sign_in(their_password).await.assert_redirect("/mfa/enrol");
+    }
+    let mine = w
+        .store()
+        .credential(w.clinic, me.user.id)
+        .await
+        .expect("cred")
+        .expect("some");
+    assert_eq!((mine.failed_attempts, mine.locked_until), (0, None));
+    sign_in(PASSWORD).await.assert_redirect("/mfa");
+
+    let r = sign_in("wrong password!!").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    for (clinic, user) in [(w.clinic, me.user.id), (other.id, theirs.id)] {
+        let c = w
+            .store()
+            .credential(clinic, user)
+            .await
+            .expect("cred")
+            .expect("some");
+        assert_eq!(
+            c.failed_attempts, 1,
+            "a wrong password counts against each account"
+        );
+    }
+}
+
 /// Fourteen wrong passwords sent at the same moment used to be checked fourteen times and lock
 /// nothing. Now each attempt is counted before the password is checked: five are checked, the
 /// account locks, and the rest are refused unchecked, with the same answer.
@@ -2586,6 +2659,7 @@ both_backends!(
     entered_text_is_escaped_everywhere,
     security_headers_on_every_response,
     five_wrong_passwords_lock_the_account,
+    another_clinic_cannot_block_a_user_by_reusing_their_address,
     departing_staff_lose_access_at_once,
     sign_in_is_posted_only_from_kapstone_itself,
     typed_input_is_bounded_and_normalised,
