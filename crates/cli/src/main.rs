@@ -111,6 +111,16 @@ enum Command {
         backups: backup::ScheduleArgs,
         #[command(flatten)]
         anchors: anchor::AnchorArgs,
+        /// A reverse proxy in front of kapstone (address or network, e.g. 10.0.0.0/8; repeat or
+        /// separate by commas): from it, the client address in X-Forwarded-For is believed, so
+        /// the per-address limits stay per client.
+        #[arg(
+            long = "trusted-proxy",
+            env = "KAPSTONE_TRUSTED_PROXIES",
+            value_delimiter = ',',
+            value_name = "CIDR"
+        )]
+        trusted_proxies: Vec<String>,
         #[command(flatten)]
         keys: keys::KeyArgs,
     },
@@ -423,11 +433,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
             log_format,
             backups,
             anchors,
+            trusted_proxies,
             keys,
         } => {
             start_logging(log_format)?;
             let schedule = backups.schedule()?;
             let anchoring = anchors.schedule()?;
+            let trusted_proxies = kapstone_web::client_address::TrustedProxies(
+                trusted_proxies
+                    .iter()
+                    .map(|n| n.parse())
+                    .collect::<Result<_, String>>()
+                    .map_err(|e| Failure::input(format!("--trusted-proxy: {e}")))?,
+            );
             let keys = keys.required("serve")?;
             let lib = library(cli.instruments.as_deref())?;
             let mailer = match (smtp_url, mail_from) {
@@ -443,9 +461,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 addr,
                 public_url,
                 mailer,
-                Background {
+                ServeOptions {
                     schedule,
                     anchoring,
+                    trusted_proxies,
                 },
                 keys,
             ))
@@ -798,10 +817,12 @@ async fn run_demo(
     Ok(())
 }
 
-/// What runs beside the server: scheduled backups, and anchoring the audit chains.
-struct Background {
+/// What runs beside the server (scheduled backups, anchoring the audit chains) and the
+/// proxies in front of it.
+struct ServeOptions {
     schedule: Option<kapstone_backup::schedule::Schedule>,
     anchoring: Option<(PathBuf, std::time::Duration)>,
+    trusted_proxies: kapstone_web::client_address::TrustedProxies,
 }
 
 async fn serve(
@@ -810,7 +831,7 @@ async fn serve(
     addr: SocketAddr,
     public_url: Option<String>,
     mailer: Option<kapstone_app::mail::Mailer>,
-    background: Background,
+    options: ServeOptions,
     keys: Arc<kapstone_keys::Keyring>,
 ) -> Result<(), Failure> {
     let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
@@ -820,10 +841,10 @@ async fn serve(
         )));
     }
     let mut app = app_with_mail(db, lib, public_url.clone(), mailer, Some(keys)).await?;
-    if let Some(schedule) = background.schedule {
+    if let Some(schedule) = options.schedule {
         app = with_scheduled_backups(app, schedule, db);
     }
-    if let Some((file, every)) = background.anchoring {
+    if let Some((file, every)) = options.anchoring {
         tokio::spawn(anchor::run(app.store().clone(), file, every));
     }
     let listener = kapstone_web::bind(addr)
@@ -836,7 +857,7 @@ async fn serve(
     println!("kapstone serving {public_url} (listening on {bound})");
     tracing::info!(addr = %bound, backend = app.store().backend(), "serving");
     kapstone_web::serve_on(
-        kapstone_web::Web::new(app, false),
+        kapstone_web::Web::behind(app, false, options.trusted_proxies),
         listener,
         shutdown::signal(),
     )

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 pub const SESSION_COOKIE: &str = "kapstone_session";
 
-/// The client's address as the socket saw it. Forwarded headers are not trusted: kapstone does
-/// not yet know which proxy, if any, is in front of it.
+/// The client's address: the socket's peer, or behind a trusted proxy the client the proxy
+/// names (`client_address`).
 #[derive(Debug, Clone)]
 pub struct Origin(pub String);
 
@@ -23,6 +23,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(c) = parts
+            .extensions
+            .get::<crate::client_address::ClientAddress>()
+        {
+            return Ok(Origin(c.0.clone()));
+        }
         let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

@@ -9,6 +9,7 @@ mod admin_pages;
 mod api;
 mod auth_pages;
 mod chart_view;
+pub mod client_address;
 mod clinic_pages;
 pub mod health;
 pub mod http;
@@ -43,12 +44,22 @@ pub struct Web {
     pub limiter: Limiter,
     /// What `/readyz` checks, in order.
     pub readiness: Vec<health::Check>,
+    pub trusted_proxies: Arc<client_address::TrustedProxies>,
 }
 
 pub type Shared = Arc<Web>;
 
 impl Web {
     pub fn new(app: App, synthetic: bool) -> Shared {
+        Self::behind(app, synthetic, client_address::TrustedProxies::default())
+    }
+
+    /// As `new`, believing the client address in `X-Forwarded-For` from these proxies.
+    pub fn behind(
+        app: App,
+        synthetic: bool,
+        trusted_proxies: client_address::TrustedProxies,
+    ) -> Shared {
         let secure = app.public_url().starts_with("https://");
         Arc::new(Web {
             app,
@@ -56,6 +67,7 @@ impl Web {
             secure,
             limiter: Limiter::new(30, Duration::from_secs(60)),
             readiness: health::Check::DEFAULT.to_vec(),
+            trusted_proxies: Arc::new(trusted_proxies),
         })
     }
 
@@ -169,6 +181,7 @@ async fn home() -> Redirect {
 /// can try each of them as an outsider.
 pub fn router(web: Shared) -> Router {
     let secure = web.secure;
+    let trusted = web.trusted_proxies.clone();
     let routes = Router::new()
         .route("/", get(home))
         .route("/healthz", get(health::healthz))
@@ -327,6 +340,9 @@ pub fn router(web: Shared) -> Router {
         )
         .layer(axum::middleware::from_fn(move |req, next| {
             http::security(secure, req, next)
+        }))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            client_address::resolve(trusted.clone(), req, next)
         }));
     request_log::layer(routes).with_state(web)
 }

@@ -217,3 +217,60 @@ async fn readiness_names_a_missing_key() {
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.body, "not ready: keys\n");
 }
+
+/// Sends a sign-in post as if from `peer`, carrying `forwarded` in X-Forwarded-For.
+async fn sign_in_from(
+    router: &axum::Router,
+    peer: &str,
+    forwarded: &str,
+) -> axum::http::StatusCode {
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/signin")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .header("x-forwarded-for", forwarded)
+        .body(axum::body::Body::from(
+            "email=nobody%40x.test&password=wrong",
+        ))
+        .expect("request");
+    let peer: std::net::SocketAddr = format!("{peer}:40000").parse().expect("peer");
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    router.clone().oneshot(req).await.expect("answer").status()
+}
+
+/// Behind a reverse proxy every request came from the proxy, so the per-address limit (30 a
+/// minute) turned into one limit for the whole clinic. From a proxy named with
+/// `--trusted-proxy`, the client it forwards for counts; from anyone else the header is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_limits_stay_per_client() {
+    let store = SqliteStore::connect(&sqlite_url())
+        .await
+        .expect("open")
+        .with_keys(kapstone_store::testing::test_keys());
+    store.migrate().await.expect("migrate");
+    let store: Arc<dyn Store> = Arc::new(store);
+    let app = app_with(store.clone(), PUBLIC_URL, None);
+    let trusted =
+        kapstone_web::client_address::TrustedProxies(vec!["10.0.0.0/8".parse().expect("net")]);
+    let behind = kapstone_web::router(kapstone_web::Web::behind(app.clone(), false, trusted));
+    for i in 0..40 {
+        let status = sign_in_from(&behind, "10.0.0.2", &format!("203.0.113.{i}")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "client {i}");
+    }
+    // One client through the proxy is still limited.
+    let mut last = StatusCode::OK;
+    for _ in 0..31 {
+        last = sign_in_from(&behind, "10.0.0.2", "198.51.100.7").await;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    // Nobody trusted: the header is the sender's claim and is ignored.
+    let direct = kapstone_web::router(kapstone_web::Web::new(app, false));
+    let mut last = StatusCode::OK;
+    for i in 0..31 {
+        last = sign_in_from(&direct, "10.0.0.2", &format!("203.0.113.{i}")).await;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+}
