@@ -212,7 +212,7 @@ pub async fn security(secure: bool, req: Request, next: Next) -> Response {
     res
 }
 
-/// (bucket, client address) → (window start, hits in the window).
+/// (bucket, client address or other key) → (window start, hits in the window).
 type Hits = HashMap<(&'static str, String), (Instant, u32)>;
 
 /// A fixed-window limit per client address, for sign-in and the portal.
@@ -231,8 +231,13 @@ impl Limiter {
         }
     }
 
-    /// True when the request may go ahead.
+    /// True when the request may go ahead: at most the limiter's own count per client address.
     pub fn allow(&self, bucket: &'static str, origin: &Origin) -> bool {
+        self.allow_up_to(bucket, &origin.0, self.per_window)
+    }
+
+    /// True when the request may go ahead: at most `limit` per window for `key` in `bucket`.
+    pub fn allow_up_to(&self, bucket: &'static str, key: &str, limit: u32) -> bool {
         let Ok(mut hits) = self.hits.lock() else {
             return false;
         };
@@ -240,12 +245,12 @@ impl Limiter {
         if hits.len() > 50_000 {
             hits.retain(|_, (start, _)| now.duration_since(*start) < self.window);
         }
-        let entry = hits.entry((bucket, origin.0.clone())).or_insert((now, 0));
+        let entry = hits.entry((bucket, key.to_string())).or_insert((now, 0));
         if now.duration_since(entry.0) >= self.window {
             *entry = (now, 0);
         }
         entry.1 += 1;
-        entry.1 <= self.per_window
+        entry.1 <= limit
     }
 }
 

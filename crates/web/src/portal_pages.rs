@@ -116,12 +116,27 @@ fn form_page(
     )
 }
 
+/// Opens and posts of one link a minute: a patient correcting a form a few times stays far
+/// below it.
+const PER_LINK: u32 = 20;
+/// All portal requests from one address a minute: only a coarse ceiling, since a clinic's
+/// patients may share one network (a clinic's Wi-Fi, a carrier's NAT).
+const PER_ADDRESS: u32 = 600;
+
+/// Limits per link first, then per address.
+fn allowed(web: &Shared, origin: &Origin, token: &str) -> bool {
+    // The limiter keeps keys in memory; a hash of the token, never the token.
+    let link = kapstone_app::crypto::token_hash(token);
+    web.limiter.allow_up_to("portal-link", &link, PER_LINK)
+        && web.limiter.allow_up_to("portal", &origin.0, PER_ADDRESS)
+}
+
 pub async fn form(
     State(web): State<Shared>,
     origin: Origin,
     Path(token): Path<String>,
 ) -> Response {
-    if !web.limiter.allow("portal", &origin) {
+    if !allowed(&web, &origin, &token) {
         return http::too_many();
     }
     match web.app.portal_form(&token, &origin.0).await {
@@ -140,7 +155,7 @@ pub async fn submit(
     Path(token): Path<String>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !web.limiter.allow("portal", &origin) {
+    if !allowed(&web, &origin, &token) {
         return http::too_many();
     }
     // The answers are read without the instrument: the submission looks the link up, checks
