@@ -4,8 +4,8 @@ use crate::auth::Staff;
 use crate::policy::Action;
 use crate::{App, AppError};
 use kapstone_clinical::vocab::Role;
-use kapstone_store::StaffChange;
 use kapstone_store::model::*;
+use kapstone_store::{PendingGrant, StaffChange};
 
 impl App {
     /// The clinic's staff with the care teams each is on.
@@ -41,6 +41,19 @@ impl App {
         change: StaffChange,
     ) -> Result<User, AppError> {
         let target = self.store.user(ctx.clinic_id, user).await?;
+        if change == StaffChange::Reactivate
+            && self
+                .store
+                .pending_grants(ctx.clinic_id)
+                .await?
+                .iter()
+                .any(|g| g.user == user)
+        {
+            return Err(AppError::invalid(
+                "user",
+                "this account waits for a second admin's approval; reactivating cannot skip it",
+            ));
+        }
         if change == StaffChange::Deactivate {
             if ctx.actor == Actor::User(user) {
                 return Err(AppError::invalid(
@@ -105,7 +118,22 @@ impl App {
         if let Some(t) = team {
             self.store.add_team_member(&staff.ctx(), t, user.id).await?;
         }
+        // The account stays inactive until a second admin approves it (`StaffGrants`).
+        self.store.request_grant(&staff.ctx(), user.id).await?;
         Ok((user, link))
+    }
+
+    /// The clinic's accounts waiting for a second admin.
+    pub async fn pending_grants(&self, staff: &Staff) -> Result<Vec<PendingGrant>, AppError> {
+        self.allow(staff, Action::ManageUsers, None).await?;
+        Ok(self.store.pending_grants(staff.user.clinic_id).await?)
+    }
+
+    /// A second admin approves an account another admin asked for.
+    pub async fn approve_staff(&self, staff: &Staff, user: UserId) -> Result<User, AppError> {
+        self.allow(staff, Action::ManageUsers, None).await?;
+        self.store.approve_grant(&staff.ctx(), user).await?;
+        Ok(self.store.user(staff.user.clinic_id, user).await?)
     }
 
     pub async fn teams(&self, staff: &Staff) -> Result<Vec<CareTeam>, AppError> {

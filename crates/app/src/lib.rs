@@ -18,8 +18,8 @@ pub mod record;
 
 pub use error::AppError;
 pub use kapstone_clinical as clinical;
-pub use kapstone_store::StaffChange;
 pub use kapstone_store::model;
+pub use kapstone_store::{PendingGrant, StaffChange};
 
 use crypto::{PasswordCost, Passwords};
 use kapstone_clinical::instrument::Library;

@@ -23,6 +23,7 @@ mod schema;
 pub mod sealing;
 pub mod sign_in_guard;
 pub mod sqlite;
+pub mod staff_grants;
 pub mod staff_lifecycle;
 pub mod testing;
 pub mod traits;
@@ -37,6 +38,7 @@ pub use postgres::PgStore;
 pub use sealing::Sealing;
 pub use sign_in_guard::{Attempt, SignInGuard};
 pub use sqlite::SqliteStore;
+pub use staff_grants::{PendingGrant, StaffGrants};
 pub use staff_lifecycle::{StaffChange, StaffLifecycle};
 pub use traits::*;
 

@@ -363,3 +363,21 @@ impl crate::staff_lifecycle::StaffLifecycle for SqliteStore {
         .await
     }
 }
+
+#[async_trait]
+impl crate::staff_grants::StaffGrants for SqliteStore {
+    async fn request_grant(&self, ctx: &AuditContext, user: UserId) -> Result<()> {
+        crate::staff_grants::request_grant(self.writer(), "BEGIN IMMEDIATE", ctx, user).await
+    }
+
+    async fn pending_grants(
+        &self,
+        clinic: ClinicId,
+    ) -> Result<Vec<crate::staff_grants::PendingGrant>> {
+        crate::staff_grants::pending_grants(&self.pool, clinic).await
+    }
+
+    async fn approve_grant(&self, ctx: &AuditContext, user: UserId) -> Result<()> {
+        crate::staff_grants::approve_grant(self.writer(), "BEGIN IMMEDIATE", ctx, user).await
+    }
+}

@@ -466,6 +466,7 @@ pub trait Store:
     + crate::ownership::Ownership
     + crate::audit_anchor::AuditAnchoring
     + crate::staff_lifecycle::StaffLifecycle
+    + crate::staff_grants::StaffGrants
     + Send
     + Sync
 {

@@ -1795,6 +1795,7 @@ both_backends!(
     dumps_carry_every_row_to_either_backend,
     a_cut_short_load_writes_nothing,
     sign_in_attempts_sent_together_are_counted_one_by_one,
+    a_second_admin_approves_new_staff,
 );
 
 // ---- The clinical record ----
@@ -2689,6 +2690,7 @@ async fn dumps_carry_every_row_to_either_backend(store: &dyn Store) {
     a_dosing_day_is_recorded_and_locks_when_signed(store).await;
     psychotherapy_notes_reach_only_their_author(store).await;
     course_series_story(store).await;
+    a_second_admin_approves_new_staff(store).await;
     // What no story leaves behind: a live session, a medication, an emergency access grant.
     let w = world(store).await;
     let p = patient(store, &w, "Grace", "Hopper").await;
@@ -3175,4 +3177,90 @@ async fn sign_in_attempts_sent_together_are_counted_one_by_one(store: &dyn Store
         .filter(|fresh| *fresh)
         .count();
     assert_eq!(used, 1);
+}
+
+/// An account an admin asks for stays inactive until a different admin approves it; the admin
+/// who asked cannot, and nothing waits twice.
+async fn a_second_admin_approves_new_staff(store: &dyn Store) {
+    let w = world(store).await;
+    let system = AuditContext {
+        clinic_id: w.clinic.id,
+        actor: Actor::System,
+        origin: "test".into(),
+    };
+    let add = |email: &'static str, role| {
+        let system = system.clone();
+        async move {
+            store
+                .add_user(
+                    &system,
+                    &NewUser {
+                        email: email.into(),
+                        display_name: email.into(),
+                        role,
+                    },
+                )
+                .await
+                .expect("user")
+        }
+    };
+    let first = add("first.admin@example.org", Role::Admin).await;
+    let second = add("second.admin@example.org", Role::Admin).await;
+    let newcomer = add("new.doc@example.org", Role::Prescriber).await;
+    let as_admin = |u: &User| AuditContext {
+        clinic_id: w.clinic.id,
+        actor: Actor::User(u.id),
+        origin: "test".into(),
+    };
+    store
+        .request_grant(&as_admin(&first), newcomer.id)
+        .await
+        .expect("request");
+    assert!(
+        !store
+            .user(w.clinic.id, newcomer.id)
+            .await
+            .expect("user")
+            .active
+    );
+    let pending = store.pending_grants(w.clinic.id).await.expect("pending");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        (pending[0].user, pending[0].requested_by),
+        (newcomer.id, first.id)
+    );
+    let own = store.approve_grant(&as_admin(&first), newcomer.id).await;
+    assert!(
+        matches!(&own, Err(StoreError::Invalid { field: "user", .. })),
+        "{own:?}"
+    );
+    assert!(
+        !store
+            .user(w.clinic.id, newcomer.id)
+            .await
+            .expect("user")
+            .active
+    );
+    store
+        .approve_grant(&as_admin(&second), newcomer.id)
+        .await
+        .expect("approve");
+    assert!(
+        store
+            .user(w.clinic.id, newcomer.id)
+            .await
+            .expect("user")
+            .active
+    );
+    assert!(
+        store
+            .pending_grants(w.clinic.id)
+            .await
+            .expect("pending")
+            .is_empty()
+    );
+    assert!(matches!(
+        store.approve_grant(&as_admin(&second), newcomer.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }

@@ -236,6 +236,25 @@ async fn staff_view(
         Ok(t) => t,
         Err(e) => return PageError(e).into_response(),
     };
+    let pending = match web.app.pending_grants(staff).await {
+        Ok(p) => p,
+        Err(e) => return PageError(e).into_response(),
+    };
+    let name_of = |id: UserId| {
+        list.iter()
+            .find(|(u, _)| u.id == id)
+            .map_or_else(|| id.to_string(), |(u, _)| u.display_name.clone())
+    };
+    let awaiting: Vec<(UserId, String, bool)> = pending
+        .iter()
+        .map(|g| {
+            (
+                g.user,
+                name_of(g.requested_by),
+                g.requested_by != staff.user.id,
+            )
+        })
+        .collect();
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -251,6 +270,11 @@ async fn staff_view(
             staff: list
                 .into_iter()
                 .map(|(u, t)| StaffRow {
+                    awaiting: awaiting
+                        .iter()
+                        .find(|(id, _, _)| *id == u.id)
+                        .map(|(_, by, _)| by.clone()),
+                    may_approve: awaiting.iter().any(|(id, _, may)| *id == u.id && *may),
                     id: u.id.to_string(),
                     is_me: u.id == staff.user.id,
                     teams: t
@@ -309,15 +333,24 @@ pub async fn change_staff(
     if let Err(e) = check_csrf(&staff, &f.csrf) {
         return e.into_response();
     }
+    let Ok(user) = id.parse::<UserId>() else {
+        return PageError(AppError::NotFound).into_response();
+    };
+    if change == "approve" {
+        return match web.app.approve_staff(&staff, user).await {
+            Ok(_) => axum::response::Redirect::to("/admin/staff").into_response(),
+            Err(e @ AppError::Invalid { .. }) => {
+                staff_view(&web, &staff, Some(e.to_string()), None).await
+            }
+            Err(e) => PageError(e).into_response(),
+        };
+    }
     let change = match change.as_str() {
         "deactivate" => StaffChange::Deactivate,
         "reactivate" => StaffChange::Reactivate,
         "reset-mfa" => StaffChange::ResetSecondFactor,
         "sign-out" => StaffChange::EndSessions,
         _ => return PageError(AppError::NotFound).into_response(),
-    };
-    let Ok(user) = id.parse::<UserId>() else {
-        return PageError(AppError::NotFound).into_response();
     };
     match web.app.change_staff(&staff, user, change).await {
         Ok(_) => axum::response::Redirect::to("/admin/staff").into_response(),

@@ -354,6 +354,10 @@ pub struct StaffRow {
     pub active: bool,
     /// The admin looking at the page (who may not deactivate themselves).
     pub is_me: bool,
+    /// Waiting for a second admin: the name of the admin who asked for the account.
+    pub awaiting: Option<String>,
+    /// Whether the admin looking may approve it (anyone but the one who asked).
+    pub may_approve: bool,
 }
 
 #[derive(Template)]

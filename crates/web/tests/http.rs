@@ -2334,7 +2334,8 @@ async fn admins_staff_the_clinic_and_route_patients_to_teams(store: Arc<dyn Stor
         "no clinical record for admins"
     );
 
-    // The new prescriber on North sees the routed patient.
+    // The new prescriber's account waits for a second admin. Whoever holds the set-up link
+    // (the admin who made the account saw it) can set a password, but cannot sign in yet.
     let mut doc = w.client();
     let setup = link
         .strip_prefix(PUBLIC_URL)
@@ -2342,6 +2343,62 @@ async fn admins_staff_the_clinic_and_route_patients_to_teams(store: Arc<dyn Stor
         .to_string();
     let r = doc.post(&setup, &[("password", PASSWORD)]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = doc
+        .post(
+            "/signin",
+            &[("email", "new.doc@clinic.test"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "not approved yet");
+    let new_doc = w
+        .store()
+        .user_by_email(w.clinic, "new.doc@clinic.test")
+        .await
+        .expect("lookup")
+        .expect("user");
+    let page = admin.client.get("/admin/staff").await;
+    assert!(
+        page.body
+            .contains("waits for a second admin&#39;s approval")
+            || page.body.contains("waits for a second admin's approval"),
+        "{}",
+        page.body
+    );
+    let approve = format!("/admin/staff/{}/approve", new_doc.id);
+    let r = admin.client.post(&approve, &[("csrf", &csrf)]).await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not by the admin who asked"
+    );
+    assert!(
+        r.body.contains("another admin must approve it"),
+        "{}",
+        r.body
+    );
+    let r = admin
+        .client
+        .post(
+            &format!("/admin/staff/{}/reactivate", new_doc.id),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "reactivating cannot skip it"
+    );
+    let mut second = w
+        .member("second.admin@clinic.test", "Bea Admin", Role::Admin, None)
+        .await;
+    let csrf2 = second.client.get("/admin/staff").await.csrf();
+    second
+        .client
+        .post(&approve, &[("csrf", &csrf2)])
+        .await
+        .assert_redirect("/admin/staff");
+
+    // Approved: the new prescriber on North sees the routed patient.
     let r = doc
         .post(
             "/signin",
