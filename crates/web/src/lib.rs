@@ -312,6 +312,7 @@ pub fn router(web: Shared) -> Router {
             "/api/patients",
             get(api::patients).post(api::create_patient),
         )
+        .route("/api/patients/search", post(api::search_patients))
         .route("/api/patients/{id}", get(api::patient))
         .route(
             "/api/patients/{id}/courses",

@@ -1941,8 +1941,23 @@ async fn the_json_api_does_what_the_pages_do(store: Arc<dyn Store>) {
     let r = api_post(&mut doc, "/api/patients", new, &csrf).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let patient = json_of(&r)["id"].as_str().expect("id").to_string();
-    let listed = json_of(&doc.client.get("/api/patients?q=person").await);
+    let listed = json_of(
+        &api_post(
+            &mut doc,
+            "/api/patients/search",
+            serde_json::json!({"q": "person"}),
+            &csrf,
+        )
+        .await,
+    );
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    // The term is never read from the address.
+    let all = json_of(&doc.client.get("/api/patients?q=nobody-by-this-name").await);
+    assert_eq!(
+        all.as_array().map(Vec::len),
+        Some(1),
+        "the query string is ignored"
+    );
 
     let r = api_post(
         &mut doc,
