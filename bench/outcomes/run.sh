@@ -54,7 +54,7 @@ else
 fi
 
 # The import seals contact details with the field key; the databases are thrown away with it.
-"$bin" keys new --out "$work/field.keys" >/dev/null 2>&1
+[ -f "$work/field.keys" ] || "$bin" keys new --out "$work/field.keys" >/dev/null 2>&1
 export KAPSTONE_KEY_FILE="$work/field.keys"
 
 # A fresh database per run: a new file, or a new database on the PostgreSQL server.
@@ -105,6 +105,7 @@ print(f"{time.time() - t:.1f}")' "$@"
 if [ "$restore" = yes ]; then
   source_db="${db_of[${backends[0]}]}"
   target="$(fresh_db postgres)"
+  rm -f "$work/backup.key" "$work/full.kbak"
   recipient="$("$bin" backup new-key --out "$work/backup.key" 2>/dev/null)"
   echo "== backup of ${backends[0]} ($courses courses), encrypted to $recipient"
   backup_s="$(timed "$bin" backup --db "$source_db" --out "$work/full.kbak" --recipient "$recipient")"
