@@ -60,7 +60,10 @@ export KAPSTONE_KEY_FILE="$work/field.keys"
 # A fresh database per run: a new file, or a new database on the PostgreSQL server.
 fresh_db() {
   case "$1" in
-    sqlite) echo "sqlite://$work/kapstone.db" ;;
+    sqlite)
+      rm -f "$work/kapstone.db" "$work/kapstone.db-wal" "$work/kapstone.db-shm"
+      echo "sqlite://$work/kapstone.db"
+      ;;
     postgres)
       local admin="${KAPSTONE_BENCH_PG_URL:-postgres://kapstone:kapstone@127.0.0.1:5432/postgres}"
       local name
