@@ -4,7 +4,7 @@
 
 use crate::audit::{GENESIS, event_hash};
 use crate::error::Result;
-use crate::model::{AuditContext, AuditEvent, AuditEventId, PatientId};
+use crate::model::{AuditContext, AuditEvent, AuditEventId, PatientId, UserId};
 use crate::types::Ts;
 use sqlx::{Database, Encode, Executor, IntoArguments, Type};
 use uuid::Uuid;
@@ -16,6 +16,19 @@ pub(crate) struct Entry<'a> {
     pub entity: &'a str,
     pub entity_id: Option<Uuid>,
     pub detail: serde_json::Value,
+}
+
+impl<'a> Entry<'a> {
+    /// An event about a staff account, which concerns no patient.
+    pub(crate) fn about_user(action: &'a str, user: UserId) -> Entry<'a> {
+        Entry {
+            action,
+            patient: None,
+            entity: "user",
+            entity_id: Some(user.0),
+            detail: serde_json::json!({}),
+        }
+    }
 }
 
 /// Appends the entry. The upsert on the chain's tip row takes the write lock first, so

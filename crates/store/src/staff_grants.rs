@@ -7,6 +7,7 @@
 use crate::audit_append::{Entry, append};
 use crate::error::{Result, StoreError};
 use crate::model::{Actor, AuditContext, ClinicId, UserId, now};
+use crate::staff_lifecycle::set_active;
 use crate::types::Ts;
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -72,22 +73,11 @@ where
     .bind(Ts(now()))
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE app_user SET active = $3 WHERE clinic_id = $1 AND id = $2")
-        .bind(ctx.clinic_id.0)
-        .bind(user.0)
-        .bind(false)
-        .execute(&mut *tx)
-        .await?;
+    set_active::<DB>(&mut tx, ctx, user, false).await?;
     append::<DB>(
         &mut tx,
         ctx,
-        Entry {
-            action: "user.grant_requested",
-            patient: None,
-            entity: "user",
-            entity_id: Some(user.0),
-            detail: serde_json::json!({}),
-        },
+        Entry::about_user("user.grant_requested", user),
     )
     .await?;
     tx.commit().await?;
@@ -177,24 +167,8 @@ where
     .bind(Ts(now()))
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE app_user SET active = $3 WHERE clinic_id = $1 AND id = $2")
-        .bind(ctx.clinic_id.0)
-        .bind(user.0)
-        .bind(true)
-        .execute(&mut *tx)
-        .await?;
-    append::<DB>(
-        &mut tx,
-        ctx,
-        Entry {
-            action: "user.grant_approved",
-            patient: None,
-            entity: "user",
-            entity_id: Some(user.0),
-            detail: serde_json::json!({}),
-        },
-    )
-    .await?;
+    set_active::<DB>(&mut tx, ctx, user, true).await?;
+    append::<DB>(&mut tx, ctx, Entry::about_user("user.grant_approved", user)).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -85,12 +85,7 @@ where
     }
     match change {
         StaffChange::Deactivate | StaffChange::Reactivate => {
-            sqlx::query("UPDATE app_user SET active = $3 WHERE clinic_id = $1 AND id = $2")
-                .bind(ctx.clinic_id.0)
-                .bind(user.0)
-                .bind(change == StaffChange::Reactivate)
-                .execute(&mut *tx)
-                .await?;
+            set_active::<DB>(&mut tx, ctx, user, change == StaffChange::Reactivate).await?;
         }
         StaffChange::ResetSecondFactor => {
             sqlx::query(
@@ -140,18 +135,30 @@ where
         .bind(user.0)
         .execute(&mut *tx)
         .await?;
-    append::<DB>(
-        &mut tx,
-        ctx,
-        Entry {
-            action: change.action(),
-            patient: None,
-            entity: "user",
-            entity_id: Some(user.0),
-            detail: serde_json::json!({}),
-        },
-    )
-    .await?;
+    append::<DB>(&mut tx, ctx, Entry::about_user(change.action(), user)).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Whether the account may sign in, set inside the caller's transaction.
+pub(crate) async fn set_active<DB>(
+    conn: &mut DB::Connection,
+    ctx: &AuditContext,
+    user: UserId,
+    active: bool,
+) -> Result<()>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments: IntoArguments<DB>,
+    for<'t> Uuid: Encode<'t, DB> + Type<DB>,
+    for<'t> bool: Encode<'t, DB> + Type<DB>,
+{
+    sqlx::query("UPDATE app_user SET active = $3 WHERE clinic_id = $1 AND id = $2")
+        .bind(ctx.clinic_id.0)
+        .bind(user.0)
+        .bind(active)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
